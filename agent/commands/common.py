@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -61,3 +62,16 @@ def find_traces(paths: Iterable[Path]) -> list[Path]:
             raise TraceError(f"{p} is not a trace folder (no {META_FILE}) and holds none")
         found.extend(children)
     return found
+
+
+def mount_optional(app: typer.Typer, name: str, module_name: str, attr: str) -> None:
+    """Register ``module_name:attr`` as command ``name`` if that module exists (pieces land one by one)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return
+        raise
+    app.command(name)(getattr(module, attr))
