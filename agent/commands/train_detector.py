@@ -1,0 +1,62 @@
+"""`deskpilot train detector`: train (or resume) the Swin + RT-DETR element detector.
+
+Mounted by agent.commands.train as the ``detector`` command. Heavy imports happen inside the function.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def detector(
+    data: Path = typer.Option(
+        Path("data/detection/train"), help="COCO folder from `deskpilot sandbox gen-detection`."
+    ),
+    val: Path | None = typer.Option(
+        Path("data/detection/val"), help="COCO folder for periodic mAP (skipped if absent)."
+    ),
+    out: Path = typer.Option(
+        Path("runs/detector"),
+        help="Run folder: checkpoint.pt, log.jsonl, last/, best/. Resumes if it holds a checkpoint.",
+    ),
+    steps: int = typer.Option(20000, help="Total optimiser steps (the cosine schedule ends here)."),
+    batch_size: int = typer.Option(8, help="Images per step and process."),
+    lr: float = typer.Option(2e-4, help="Peak learning rate (AdamW)."),
+    warmup_steps: int = typer.Option(300, help="Linear warm-up steps."),
+    ema_decay: float = typer.Option(0.999, help="EMA decay of the weights (0 turns EMA off)."),
+    bf16: bool = typer.Option(True, "--bf16/--fp32", help="bf16 autocast (CPU and CUDA)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    threads: int = typer.Option(2, help="torch CPU threads per process."),
+    workers: int = typer.Option(1, help="Data-loading worker processes."),
+    checkpoint_minutes: float = typer.Option(5.0, help="Minutes between checkpoints."),
+    eval_minutes: float = typer.Option(20.0, help="Minutes between validation mAP runs (0: never)."),
+    eval_images: int = typer.Option(100, help="Validation images per mAP run."),
+    max_minutes: float | None = typer.Option(None, help="Stop (with a checkpoint) after this many minutes."),
+    config: Path | None = typer.Option(
+        None, help="Detector config JSON for a fresh run (default: built-in sizes)."
+    ),
+    seed: int = typer.Option(0, help="Seed of sampling and augmentation."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Train on plain letterboxed screens."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train the element detector on sandbox screens; rerun the same command to resume.
+
+    Multi-process: `torchrun --nproc-per-node N -m agent.cli train detector ...` (gloo on CPU, nccl on CUDA).
+    """
+    from agent.errors import DeskpilotError
+    from vision.detector.configuration import DetectorConfig
+    from vision.train import TrainConfig, train
+
+    if device not in ("cpu", "cuda"):
+        raise DeskpilotError(f"--device must be cpu or cuda, got {device!r}")
+    cfg = TrainConfig(
+        data=str(data), val=str(val) if val else None, out=str(out), steps=steps, batch_size=batch_size, lr=lr,
+        warmup_steps=warmup_steps, ema_decay=ema_decay, bf16=bf16, device=device, threads=threads,
+        workers=workers, checkpoint_minutes=checkpoint_minutes, eval_minutes=eval_minutes,
+        eval_images=eval_images, max_minutes=max_minutes, seed=seed, augment=not no_augment,
+    )  # fmt: skip
+    summary = train(cfg, DetectorConfig.load(config) if config else None, quiet=quiet)
+    typer.echo(f"step {summary['step']}, loss {summary['loss']:.4f}, best val mAP@0.5 "
+               f"{summary['best_map50']:.3f}; weights in {summary['out']}/last and /best")  # fmt: skip

@@ -1,0 +1,117 @@
+"""Detector config, save/load round trip, the mismatched-weights error, and postprocessing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+
+from agent.errors import WeightsError
+from vision.detector import Detector, DetectorConfig
+from vision.detector.modeling import RawDetections
+from vision.detector.postprocess import postprocess
+from vision.detector.processing import Letterbox, letterbox_image
+
+
+def test_config_json_round_trip_and_validation(tmp_path):
+    cfg = tiny_config(num_queries=33)
+    cfg.save(tmp_path / "c.json")
+    assert DetectorConfig.load(tmp_path / "c.json") == cfg
+    with pytest.raises(WeightsError, match="multiple of 32"):
+        DetectorConfig(input_width=650)
+    with pytest.raises(WeightsError, match="unique"):
+        DetectorConfig(classes=("button", "button"))
+    with pytest.raises(WeightsError, match="unknown fields: bogus"):
+        DetectorConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        DetectorConfig.load(tmp_path / "bad.json")
+
+
+def test_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = Detector(tiny_config()).eval()
+    model.save(tmp_path / "w")
+    assert (tmp_path / "w" / "model.safetensors").is_file() and (tmp_path / "w" / "config.json").is_file()
+    loaded = Detector.load(tmp_path / "w")
+    assert loaded.config == model.config
+    for k, v in model.state_dict().items():
+        w = loaded.state_dict()[k]
+        expected = v.half().to(v.dtype) if v.is_floating_point() else v  # stored as fp16
+        assert torch.equal(w, expected), k
+    image = np.random.default_rng(0).integers(0, 255, (200, 320, 3), dtype=np.uint8)
+    x, _ = model.prepare([image])
+    a, b = model.raw(x), loaded.raw(x)
+    assert a.logits.shape == (1, 20, model.config.num_classes) and a.embeddings.shape == (1, 20, 32)
+    assert torch.allclose(a.boxes, b.boxes, atol=2e-2)
+
+
+def test_missing_and_mismatched_weights_raise_clear_errors(tmp_path):
+    with pytest.raises(WeightsError, match="deskpilot train detector"):
+        Detector.load(tmp_path / "nowhere")
+    Detector(tiny_config()).save(tmp_path / "w")
+    cfg = json.loads((tmp_path / "w" / "config.json").read_text())
+    cfg["d_model"] = 64  # the file's tensors are 32 wide
+    (tmp_path / "w" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WeightsError, match=r"does not match its detector config.*other shapes"):
+        Detector.load(tmp_path / "w")
+    cfg["d_model"], cfg["decoder_layers"] = 32, 3  # one decoder layer more than the file holds
+    (tmp_path / "w" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WeightsError, match="missing"):
+        Detector.load(tmp_path / "w")
+    (tmp_path / "w" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        Detector.load(tmp_path / "w")
+
+
+def _raw(queries: list[tuple[int, float, list[float]]], num_classes: int = 4, q: int = 6) -> RawDetections:
+    """queries: (class, probability, cxcywh normalised box); the rest of the Q queries score ~0."""
+    logits = torch.full((1, q, num_classes), -20.0)
+    boxes = torch.full((1, q, 4), 0.5)
+    for i, (c, p, box) in enumerate(queries):
+        logits[0, i, c] = float(np.log(p / (1 - p)))
+        boxes[0, i] = torch.tensor(box)
+    emb = torch.arange(q * 8, dtype=torch.float32).view(1, q, 8)
+    return RawDetections(logits=logits, boxes=boxes, embeddings=emb)
+
+
+def test_postprocess_maps_canvas_boxes_back_to_screen_pixels():
+    classes = ("button", "checkbox", "label", "icon")
+    # A 1280×800 screen letterboxed into 640×416: scale 0.5, 16 rows of padding at the bottom.
+    _, lb = letterbox_image(np.zeros((800, 1280, 3), np.uint8), canvas_size=(640, 416))
+    assert lb == Letterbox(scale=0.5, source_size=(1280, 800), canvas_size=(640, 416))
+    # canvas box x 64..128, y 104..208 -> screen 128..256, 208..416
+    box = [96 / 640, 156 / 416, 64 / 640, 104 / 416]
+    dup = [97 / 640, 156 / 416, 64 / 640, 104 / 416]  # same widget, another kind, less sure
+    raw = _raw(
+        [(0, 0.9, box), (2, 0.6, dup), (1, 0.2, [0.8, 0.8, 0.05, 0.05]), (3, 0.7, [0.98, 0.5, 0.1, 0.1])]
+    )
+    (els,) = postprocess(raw, [lb], classes, score_threshold=0.35, nms_iou=0.7, origin=(1000, 0))
+    assert [e.kind for e in els] == ["button", "icon"]  # NMS dropped the duplicate, threshold the checkbox
+    assert els[0].box == pytest.approx((1128, 208, 1256, 416))  # + origin x 1000
+    assert els[0].score == pytest.approx(0.9, abs=1e-4)
+    assert els[0].embedding.dtype == np.float32 and els[0].embedding.tolist() == list(range(8))
+    # the icon box reaches past the screen's right edge: clipped to 1280 (+ origin)
+    assert els[1].box[2] == pytest.approx(2280)
+
+
+def test_postprocess_hidpi_boxes_are_physical_pixels():
+    # A HiDPI 2560×1600 capture into the same canvas: factor 0.25, the same canvas box covers twice the pixels.
+    _, lb = letterbox_image(np.zeros((1600, 2560, 3), np.uint8), canvas_size=(640, 416))
+    raw = _raw([(0, 0.9, [96 / 640, 156 / 416, 64 / 640, 104 / 416])])
+    (els,) = postprocess(raw, [lb], ("button", "a", "b", "c"))
+    assert els[0].box == pytest.approx((256, 416, 512, 832))
+
+
+def test_detect_end_to_end_gives_elements_in_image_bounds():
+    torch.manual_seed(0)
+    model = Detector(tiny_config()).eval()
+    image = np.full((300, 500, 3), 200, np.uint8)
+    (els,) = model.detect([image], score_threshold=0.0, nms_iou=1.0)
+    assert 0 < len(els) <= model.config.num_queries
+    for e in els:
+        assert 0 <= e.box[0] <= e.box[2] <= 500 and 0 <= e.box[1] <= e.box[3] <= 300
+        assert e.kind in model.config.classes and e.embedding.shape == (32,)

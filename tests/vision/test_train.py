@@ -1,0 +1,106 @@
+"""Dataset loading/augmentation, a smoke training run that overfits a tiny batch, and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config, write_coco
+
+from agent.types import ELEMENT_KINDS
+from vision.boxes import cxcywh_to_xyxy, denormalize
+from vision.data import Augment, CocoDetection, DatasetError, StepSampler, collate
+from vision.detector import Detector
+from vision.train import CHECKPOINT, LOG, TrainConfig, lr_at, train
+
+
+def _dataset(root, augment=None):
+    cfg = tiny_config()
+    return CocoDetection(root, cfg.classes, (320, 224), cfg.image_mean, cfg.image_std, augment=augment)
+
+
+def test_dataset_targets_match_annotations(coco_dir):
+    ds = _dataset(coco_dir)
+    pixels, target = ds[0]
+    assert pixels.shape == (3, 224, 320) and pixels.dtype == torch.float32
+    coco = json.loads((coco_dir / "annotations.json").read_text())
+    anns = [a for a in coco["annotations"] if a["image_id"] == coco["images"][0]["id"]]
+    assert target["class_labels"].tolist() == [a["category_id"] - 1 for a in anns]
+    # a 320×200 screen fits 320×224 at scale 1: boxes come back exactly in pixels
+    got = denormalize(cxcywh_to_xyxy(target["boxes"].double()), 320, 224).numpy()
+    want = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)])
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    batch, targets = collate([ds[0], ds[1]])
+    assert batch.shape == (2, 3, 224, 320) and len(targets) == 2
+
+
+def test_augmentation_keeps_boxes_on_their_widgets(coco_dir):
+    """After scale/crop, each kept box still frames its drawn widget: the blue buttons stay blue inside."""
+    aug = Augment(channel_swap_prob=0, invert_prob=0, gray_prob=0, jitter=0, jpeg_prob=0)
+    ds = _dataset(coco_dir, aug)
+    seen = 0
+    for key in [(i, d) for i in range(len(ds)) for d in range(3)]:
+        pixels, target = ds[key]
+        img = (pixels * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
+        boxes = denormalize(cxcywh_to_xyxy(target["boxes"].double()), 320, 224).numpy()
+        for c, (x1, y1, x2, y2) in zip(target["class_labels"].tolist(), boxes, strict=True):
+            assert -1e-3 <= x1 < x2 <= 320 + 1e-3 and -1e-3 <= y1 < y2 <= 224 + 1e-3
+            if ELEMENT_KINDS[c] == "button" and x2 - x1 > 12 and y2 - y1 > 8:
+                inner = img[int(y1) + 3 : int(y2) - 3, int(x1) + 3 : int(x2) - 3]
+                assert inner[..., 2].mean() > inner[..., 0].mean() + 0.2  # blue fill
+                seen += 1
+    assert seen > 0
+    assert not torch.equal(ds[(0, 0)][0], ds[(0, 1)][0])  # different draws differ
+
+
+def test_step_sampler_is_resumable_and_rank_specific():
+    full = list(StepSampler(10, 4, steps=6, seed=1))
+    tail = list(StepSampler(10, 4, steps=6, start=3, seed=1))
+    assert tail == full[3:]
+    assert list(StepSampler(10, 4, steps=6, seed=1, rank=1)) != full
+
+
+def test_missing_dataset_names_the_generator(tmp_path):
+    with pytest.raises(DatasetError, match="gen-detection"):
+        CocoDetection(tmp_path, ("button",), (64, 64), (0.5,) * 3, (0.25,) * 3)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(55, cfg) < lr_at(20, cfg) < 1e-3
+    assert lr_at(100, cfg) == pytest.approx(1e-4)
+
+
+def _run(tmp_path, data, steps, **kw):
+    cfg = TrainConfig(data=str(data), val=str(data), out=str(tmp_path / "run"), steps=steps, batch_size=2,
+                      lr=1e-3, warmup_steps=3, workers=0, log_every=1, eval_minutes=0, augment=False,
+                      ema_decay=0.9, threads=2, **kw)  # fmt: skip
+    return train(cfg, tiny_config(), quiet=True)
+
+
+def _losses(run_dir):
+    return [r["loss"] for r in map(json.loads, (run_dir / LOG).read_text().splitlines()) if "loss" in r]
+
+
+def test_smoke_training_overfits_a_tiny_batch_and_resumes(tmp_path):
+    data = write_coco(tmp_path / "coco", n=2)
+    torch.manual_seed(0)
+    summary = _run(tmp_path, data, steps=30)
+    run = tmp_path / "run"
+    losses = _losses(run)
+    assert summary["step"] == 30 and len(losses) == 30
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+    assert (run / CHECKPOINT).is_file() and Detector.load(run / "last").config == tiny_config()
+    before = torch.load(run / CHECKPOINT, weights_only=False)
+
+    # Resume: the step counter, weights and optimiser state carry on, and only the new steps run.
+    summary = _run(tmp_path, data, steps=34)
+    after = torch.load(run / CHECKPOINT, weights_only=False)
+    assert summary["step"] == 34 and after["step"] == 34
+    assert len(_losses(run)) == 34
+    assert after["optimizer"]["state"][0]["step"].item() == before["optimizer"]["state"][0]["step"].item() + 4
+    assert after["ema_updates"] == 34

@@ -1,0 +1,135 @@
+"""The detector's configuration: classes, input size, Swin backbone and RT-DETR sizes.
+
+One dataclass, validated in ``__post_init__``, with a JSON round trip. Everything needed to rebuild the
+model lives here, so ``DIR/config.json`` next to ``DIR/model.safetensors`` is a complete description.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from agent.errors import WeightsError
+from agent.types import ELEMENT_KINDS
+
+#: Bumped when the meaning of a field changes; old configs are refused with a clear message.
+CONFIG_VERSION = 1
+
+
+@dataclass
+class DetectorConfig:
+    """Sizes of the Swin + RT-DETR element detector.
+
+    Attributes:
+        classes: class names; class id i (0-based, model side) is ``classes[i]``.
+        input_width, input_height: the model's input in pixels, both multiples of 32 (RT-DETR's
+            coarsest stride). Screens are letterboxed into it (aspect kept, padding right/bottom).
+        swin_embed_dim, swin_depths, swin_heads, swin_window: the Swin-T-like backbone; its last three
+            stages (strides 8, 16, 32) feed the hybrid encoder.
+        d_model: width of the hybrid encoder and the decoder.
+        encoder_layers: AIFI transformer layers on the stride-32 map.
+        encoder_ffn_dim, decoder_ffn_dim: feed-forward widths.
+        decoder_layers: deformable decoder layers.
+        attention_heads: heads in encoder and decoder attention.
+        num_queries: decoder queries = the most elements one screen can yield.
+        num_denoising: denoising queries during training (0 turns it off).
+        image_mean, image_std: per-channel normalisation of [0, 1] RGB pixels.
+    """
+
+    classes: tuple[str, ...] = ELEMENT_KINDS
+    input_width: int = 640
+    input_height: int = 416
+    swin_embed_dim: int = 48
+    swin_depths: tuple[int, ...] = (2, 2, 2, 2)
+    swin_heads: tuple[int, ...] = (3, 6, 12, 24)
+    swin_window: int = 7
+    d_model: int = 128
+    encoder_layers: int = 1
+    encoder_ffn_dim: int = 512
+    decoder_ffn_dim: int = 512
+    decoder_layers: int = 3
+    attention_heads: int = 4
+    num_queries: int = 100
+    num_denoising: int = 50
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+    version: int = field(default=CONFIG_VERSION)
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; keep tuples so configs compare and hash predictably.
+        for name in ("classes", "swin_depths", "swin_heads", "image_mean", "image_std"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.version != CONFIG_VERSION:
+            raise WeightsError(
+                f"detector config version {self.version} is not supported (expected {CONFIG_VERSION})"
+            )
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise WeightsError(f"detector classes must be non-empty and unique, got {list(self.classes)}")
+        for name in ("input_width", "input_height"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 64 or value % 32:
+                raise WeightsError(f"{name} must be a multiple of 32 and >= 64, got {value!r}")
+        if len(self.swin_depths) != 4 or len(self.swin_heads) != 4:
+            raise WeightsError("swin_depths and swin_heads need 4 stages each")
+        for i, h in enumerate(self.swin_heads):
+            if (self.swin_embed_dim * 2**i) % h:
+                raise WeightsError(
+                    f"swin stage {i} width {self.swin_embed_dim * 2**i} is not divisible by {h} heads"
+                )
+        if self.d_model % self.attention_heads:
+            raise WeightsError(f"d_model {self.d_model} is not divisible by {self.attention_heads} heads")
+        for name in ("d_model", "encoder_ffn_dim", "decoder_ffn_dim", "decoder_layers", "num_queries"):
+            if getattr(self, name) < 1:
+                raise WeightsError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_denoising < 0 or self.encoder_layers < 0:
+            raise WeightsError("num_denoising and encoder_layers must be >= 0")
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            raise WeightsError("image_mean and image_std need 3 values, std > 0")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the model input in pixels."""
+        return (self.input_width, self.input_height)
+
+    @property
+    def backbone_channels(self) -> tuple[int, int, int]:
+        """Channels of Swin stages 2-4 (strides 8, 16, 32)."""
+        e = self.swin_embed_dim
+        return (2 * e, 4 * e, 8 * e)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
+        if not isinstance(data, dict):
+            raise WeightsError("detector config must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WeightsError(f"detector config has unknown fields: {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise WeightsError(f"detector config is invalid: {exc}") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DetectorConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise WeightsError(f"detector config not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise WeightsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(data)
