@@ -1,0 +1,68 @@
+"""Start the app: a QApplication, the main window and (optionally) the trace inspector.
+
+Unexpected exceptions in slots are shown as a message box instead of ending the app; user errors
+(DeskpilotError) are shown where they happen.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+log = logging.getLogger("deskpilot.ui")
+
+
+def _excepthook(exc_type, exc, tb) -> None:
+    """Show a bug as a readable message and keep the app running (PySide6 calls this for slot errors)."""
+    log.error("".join(traceback.format_exception(exc_type, exc, tb)))
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    if QApplication.instance() is None:
+        return
+    box = QMessageBox(QMessageBox.Icon.Critical, "deskpilot: unexpected error",
+                      f"{exc_type.__name__}: {exc}\n\nThe details are in the terminal log.")  # fmt: skip
+    box.setAttribute(__import__("PySide6.QtCore").QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+
+
+def run_app(
+    target: str | None = None,
+    task: str | None = None,
+    trace: Path | None = None,
+    inspect: Path | None = None,
+    settings_file: Path | None = None,
+    argv: list[str] | None = None,
+) -> int:
+    """Open the main window (on ``target`` with ``task`` typed in; ``trace`` picks the recorded session)
+    and, with ``inspect``, the inspector on that trace. Returns the Qt exit code.
+
+    ``settings_file``: an INI file to keep settings in instead of the user's (for demos and tests).
+    """
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+    from ui.settings import TARGETS
+
+    if target is not None and target not in TARGETS:
+        from agent.errors import DeskpilotError
+
+        raise DeskpilotError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("deskpilot")
+    app.setOrganizationName("deskpilot")
+    sys.excepthook = _excepthook
+    qs = QSettings(str(settings_file), QSettings.Format.IniFormat) if settings_file else None
+    window = MainWindow(qs)
+    if target is not None:
+        window.target.setCurrentIndex(TARGETS.index(target))
+    if trace is not None:
+        window.panel.set_replay_trace(str(trace))
+    if task:
+        window.task.setEditText(task)
+    window.show()
+    if inspect is not None:
+        window.show_inspector(str(inspect))
+    return app.exec()
