@@ -1,4 +1,4 @@
-"""Top-level commands: replay (and run, record, app as their modules land)."""
+"""Top-level commands: replay, policies; run, record and app are mounted from their own modules."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from agent.commands.common import find_traces, out_console, print_json, progress
+from agent.commands.common import find_traces, mount_optional, out_console, print_json, progress
 
 
 def replay(
@@ -68,3 +68,6 @@ def register(app: typer.Typer) -> None:
     """Attach the top-level commands to ``app``."""
     app.command("replay")(replay)
     app.command("policies")(policies_cmd)
+    mount_optional(app, "run", "agent.commands.live", "run")
+    mount_optional(app, "record", "agent.commands.live", "record")
+    mount_optional(app, "app", "agent.commands.app", "app_cmd")
