@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from agent.errors import DeskpilotError
 from agent.types import Action, Observation, Step, action_to_dict
 from ui.payloads import RateMeter, decision_payload, step_payload, thumbnail, uitars
+from ui.qt_compat import emit
 from ui.targets import RunConfig, build_env, build_guard, build_perception, build_policy
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,9 @@ class AgentThread(QThread):
         """The guard's confirm callback: ask the GUI and wait, waking up if the run is stopped."""
         self._answer = None
         self._answered.clear()
-        self.confirm_requested.emit(
-            {"index": self._index, "action": action_to_dict(action), "uitars": uitars(action, obs.size)}
+        emit(
+            self.confirm_requested,
+            {"index": self._index, "action": action_to_dict(action), "uitars": uitars(action, obs.size)},
         )
         while not self._answered.wait(0.05):
             if self.stop_event.is_set():
@@ -86,10 +88,10 @@ class AgentThread(QThread):
     def _on_decision(self, obs: Observation, elements: list, decision: Any) -> None:
         self._screen = obs.size
         self._thumb = thumbnail(obs.image)  # the loop drops step images unless told to keep them all
-        self.decided.emit(decision_payload(self._index, obs, elements, decision))
+        emit(self.decided, decision_payload(self._index, obs, elements, decision))
 
     def _on_step(self, step: Step) -> None:
-        self.stepped.emit(step_payload(step, self._screen, self._thumb))
+        emit(self.stepped, step_payload(step, self._screen, self._thumb))
         self._thumb = None
         self._index = step.index + 1
         if self.single_step.is_set():
@@ -105,33 +107,34 @@ class AgentThread(QThread):
         env = policy = guard = writer = None
         cfg = self.config
         try:
-            self.status.emit(f"starting the {cfg.target} environment…")
+            emit(self.status, f"starting the {cfg.target} environment…")
             guard = build_guard(cfg, self._confirm)
             env, task = build_env(cfg, guard)
             if self.stop_event.is_set():
-                self.ended.emit(
-                    {"success": None, "reason": "stopped", "steps": 0, "seconds": 0.0, "trace": ""}
+                emit(
+                    self.ended,
+                    {"success": None, "reason": "stopped", "steps": 0, "seconds": 0.0, "trace": ""},
                 )
                 return
-            self.status.emit(f"loading the {cfg.policy} policy…")
+            emit(self.status, f"loading the {cfg.policy} policy…")
             policy = build_policy(cfg, env)
             perception = build_perception(cfg)
             if cfg.trace_dir:
                 writer = TraceWriter(cfg.trace_dir, task=task, target=cfg.target, env_info=env.info(),
                                      policy=cfg.policy)  # fmt: skip
-            self.status.emit("running")
+            emit(self.status, "running")
             result = run_episode(
                 env, policy, task, trace=writer, max_steps=cfg.max_steps, perception=perception, guard=guard,
                 stop=self.stop_event, pause=self.pause_event, on_decision=self._on_decision,
                 on_step=self._on_step,
             )  # fmt: skip
             writer = None  # run_episode closed it with the summary
-            self.ended.emit({"success": result.success, "reason": result.reason, "steps": len(result.steps),
+            emit(self.ended, {"success": result.success, "reason": result.reason, "steps": len(result.steps),
                              "seconds": result.duration, "trace": cfg.trace_dir or ""})  # fmt: skip
         except Exception as exc:  # every failure becomes a message, never a crash of the app
             if not isinstance(exc, DeskpilotError):
                 log.error("run failed:\n%s", traceback.format_exc())
-            self.failed.emit(_readable(exc))
+            emit(self.failed, _readable(exc))
         finally:
             for closer in (
                 lambda: writer.close({"error": "run failed"}) if writer is not None else None,
@@ -173,7 +176,7 @@ class RunController(QObject):
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
-            self.state_changed.emit(state)
+            emit(self.state_changed, state)
 
     @property
     def busy(self) -> bool:
@@ -248,23 +251,23 @@ class RunController(QObject):
         self.last_decision = payload
         if self.state == "starting":
             self._set_state("running")
-        self.decided.emit(payload)
+        emit(self.decided, payload)
 
     def _on_stepped(self, row: dict[str, Any]) -> None:
         self.steps.append(row)
         self.rate.tick()
-        self.stats_changed.emit(
-            {"fps": self.rate.rate(), "steps": len(self.steps), "timings": row["timings"]}
+        emit(
+            self.stats_changed, {"fps": self.rate.rate(), "steps": len(self.steps), "timings": row["timings"]}
         )
-        self.stepped.emit(row)
+        emit(self.stepped, row)
 
     def _on_ended(self, result: dict[str, Any]) -> None:
         self.last_result = result
-        self.ended.emit(result)
+        emit(self.ended, result)
 
     def _on_failed(self, message: str) -> None:
         self.last_error = message
-        self.failed.emit(message)
+        emit(self.failed, message)
 
     def _on_thread_finished(self) -> None:
         t = self._thread

@@ -36,6 +36,7 @@ from agent.errors import DeskpilotError
 from agent.trace import META_FILE
 from ui.inspector_model import InspectorModel
 from ui.overlay import ACTION_COLOUR, RECORDED_COLOUR, action_shapes, element_shapes
+from ui.qt_compat import emit
 from ui.screen_view import ScreenView
 
 MATCH_STYLE = "background:#d7f5dd; border:2px solid #2e7d32; border-radius:4px; padding:6px"
@@ -183,7 +184,7 @@ class InspectorWindow(QMainWindow):
         self._refresh()
         self.slider.setFocus()
         self.add_recent(str(folder))
-        self.opened.emit(str(folder))
+        emit(self.opened, str(folder))
         return True
 
     def open_dialog(self) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from agent.errors import EnvironmentUnavailable
+from ui.qt_compat import emit
 from ui.screen_view import pixmap_from_array
 
 
@@ -83,7 +84,7 @@ class RegionCanvas(QWidget):
         """Set the region from a drag between two widget points (mouse events and tests use this)."""
         scale, offset = self._geometry()
         self.region = image_rect(p1, p2, scale, offset, self._size)
-        self.changed.emit(self.region)
+        emit(self.changed, self.region)
         self.update()
         return self.region
 

@@ -38,31 +38,6 @@ def pixmap_from_array(image: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(qimage_from_array(image))
 
 
-class _BoxItem(QGraphicsRectItem):
-    """An element box whose outline thickens under the pointer; its tooltip is the element's text."""
-
-    def __init__(self, rect: QRectF, pen: QPen, tip: str):
-        super().__init__(rect)
-        self.setPen(pen)
-        self.setToolTip(tip)
-        self.setAcceptHoverEvents(True)
-        self._pen = pen
-
-    def hoverEnterEvent(self, event):
-        thick = QPen(self._pen)
-        thick.setWidthF(self._pen.widthF() * 2)
-        self.setPen(thick)
-        self.setBrush(
-            QBrush(QColor(self._pen.color().red(), self._pen.color().green(), self._pen.color().blue(), 40))
-        )
-        super().hoverEnterEvent(event)
-
-    def hoverLeaveEvent(self, event):
-        self.setPen(self._pen)
-        self.setBrush(QBrush())
-        super().hoverLeaveEvent(event)
-
-
 class ScreenView(QGraphicsView):
     """Shows a frame and its overlays. ``set_frame`` then ``set_shapes``; ``clear`` empties it."""
 
@@ -127,7 +102,11 @@ class ScreenView(QGraphicsView):
         pen.setCosmetic(s.role == "element")  # element outlines stay thin when zoomed out
         if s.kind == "box":
             x1, y1, x2, y2 = s.points
-            item: QGraphicsItem = _BoxItem(QRectF(x1, y1, x2 - x1, y2 - y1), pen, s.text)
+            # a plain QGraphicsRectItem: a Python subclass would make Qt take the GIL for every
+            # virtual call while painting, slowing the agent's thread (measured by `deskpilot bench ui`)
+            item: QGraphicsItem = QGraphicsRectItem(QRectF(x1, y1, x2 - x1, y2 - y1))
+            item.setPen(pen)
+            item.setToolTip(s.text)
             item.setZValue(1 if s.role == "element" else 3)
             return item
         if s.kind == "marker":

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.qt_compat import emit
 from ui.settings import AppSettings, format_region
 from ui.targets import TARGET_LABELS
 
@@ -93,9 +94,9 @@ class TargetPanel(QStackedWidget):
         self.replay_path.setEditable(True)
         self.replay_path.lineEdit().setPlaceholderText("a trace folder to replay")
         self.replay_path.lineEdit().editingFinished.connect(
-            lambda: self.replay_changed.emit(self.replay_trace())
+            lambda: emit(self.replay_changed, self.replay_trace())
         )
-        self.replay_path.activated.connect(lambda _i: self.replay_changed.emit(self.replay_trace()))
+        self.replay_path.activated.connect(lambda _i: emit(self.replay_changed, self.replay_trace()))
         browse = QPushButton("Browse…", page)
         browse.clicked.connect(self._browse)
         lay.addWidget(QLabel("Trace", page))
@@ -145,7 +146,7 @@ class TargetPanel(QStackedWidget):
 
     def set_replay_trace(self, path: str) -> None:
         self.replay_path.setEditText(path)
-        self.replay_changed.emit(path)
+        emit(self.replay_changed, path)
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, f"{TARGET_LABELS['replay']}: choose a trace folder",
