@@ -109,5 +109,7 @@ class HotkeyListener:
         with self._lock:
             if self._listener is not None:
                 self._listener.stop()
-                self._listener.join(2)
+                # pynput's X11 keyboard thread only notices the stop at the next key event; it is a
+                # daemon thread and delivers nothing more, so do not wait for it
+                self._listener.join(0.1)
                 self._listener = None
