@@ -60,10 +60,18 @@ def bgra_to_rgb(
     """mss's BGRA bytes -> H×W×3 uint8 RGB.
 
     With ``copy=False`` this is a zero-copy view (negative channel stride, sharing ``raw``'s memory);
-    with ``copy=True`` (the default) one contiguous copy, which torch.from_numpy and Qt accept.
+    with ``copy=True`` (the default) one contiguous array, which torch.from_numpy and Qt accept. The
+    copy is made one channel at a time: 3-4× faster than ``np.ascontiguousarray`` of the reversed view
+    or fancy indexing, which both walk the pixels element by element (see ``deskpilot bench capture``).
     """
-    view = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)[:, :, 2::-1]
-    return np.ascontiguousarray(view) if copy else view
+    bgra = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
+    if not copy:
+        return bgra[:, :, 2::-1]
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    rgb[:, :, 0] = bgra[:, :, 2]
+    rgb[:, :, 1] = bgra[:, :, 1]
+    rgb[:, :, 2] = bgra[:, :, 0]
+    return rgb
 
 
 @dataclass

@@ -222,3 +222,21 @@ def test_bad_monitor_and_region_are_readable(xdisplay):
         DesktopEnv(monitor=9)
     with pytest.raises(EnvironmentUnavailable, match="not inside the screen"):
         DesktopEnv(region=(1200, 700, 200, 200))
+
+
+def test_bgra_to_rgb_copy_and_view_agree():
+    from agent.capture import bgra_to_rgb
+
+    bgra = np.array([[[1, 2, 3, 255], [4, 5, 6, 255]]], np.uint8)  # 1×2 pixels, B G R A
+    raw = bytearray(bgra.tobytes())
+    copy, view = bgra_to_rgb(raw, 2, 1), bgra_to_rgb(raw, 2, 1, copy=False)
+    assert copy.tolist() == [[[3, 2, 1], [6, 5, 4]]] and copy.flags.c_contiguous
+    assert np.array_equal(copy, view) and np.shares_memory(view, np.frombuffer(raw, np.uint8))
+
+
+def test_bench_capture_reports_its_figures(xdisplay):
+    from agent.bench_capture import bench_capture
+
+    r = bench_capture(seconds=0.05)
+    assert r["screen"] == "1280x800" and r["display"].startswith("existing")
+    assert r["grab"]["fps"] > 0 and r["observe"]["fps"] > 0 and r["bgra_to_rgb_ms"]["copy"] > 0

@@ -53,3 +53,23 @@ def test_run_errors_are_one_line(xdisplay, tmp_path):
     no_display = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     res = live("run", "x", "--delay", "0", "--out", str(tmp_path / "b"), env=no_display)
     assert res.returncode == 2 and res.stderr.startswith("deskpilot: error: no display: DISPLAY is not set")
+
+
+def test_run_confirm_prompt_no_yes_quit(xdisplay, target, tmp_path):
+    x, y, w, h = target.rects["button"]
+    out = tmp_path / "confirm"
+    res = subprocess.run(
+        [sys.executable, "-m", "agent.commands.live", "run", "press OK", "--confirm", "--region", f"{x},{y},{w},{h}",
+         "--max-steps", "5", "--delay", "0", "--out", str(out)],
+        cwd=ROOT, input="n\ny\nq\n", capture_output=True, text=True, timeout=60, env={**os.environ},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("[y]es / [n]o / [q]uit") == 3
+    assert "ended: stopped at the confirm prompt" in res.stderr
+    trace = read_trace(out)
+    assert [s.result.error for s in trace.steps] == [
+        "not confirmed by the user",
+        None,
+        "not confirmed by the user",
+    ]
+    assert target.wait_for(lambda s: s["clicks"] == 1)["clicks"] == 1

@@ -66,7 +66,12 @@ def test_clicks_single_double_triple_right():
         click(f, 80, 80)
     click(f, 80, 80, button="right")
     f.idle()
-    assert f.actions() == [Click(10, 10), Click(50, 50, count=2), Click(80, 80, count=3), Click(80, 80, "right")]
+    assert f.actions() == [
+        Click(10, 10),
+        Click(50, 50, count=2),
+        Click(80, 80, count=3),
+        Click(80, 80, "right"),
+    ]
 
 
 def test_slow_second_click_is_a_new_click():
@@ -95,7 +100,11 @@ def test_wheel_notches_merge_per_direction():
     f("scroll", x=300, y=300, dy=1)
     f("scroll", x=300, y=300, dx=1)
     f.idle()
-    assert f.actions() == [Scroll(300, 300, "down", 3), Scroll(300, 300, "up", 1), Scroll(300, 300, "right", 1)]
+    assert f.actions() == [
+        Scroll(300, 300, "down", 3),
+        Scroll(300, 300, "up", 1),
+        Scroll(300, 300, "right", 1),
+    ]
 
 
 def test_typing_runs_backspace_enter_and_hotkeys():
@@ -116,7 +125,12 @@ def test_typing_runs_backspace_enter_and_hotkeys():
     f("key_down", key="tab")
     f.keys("x")
     f.idle()
-    assert f.actions() == [TypeText("Hello world é\n"), Hotkey(("ctrl", "s")), Hotkey(("tab",)), TypeText("x")]
+    assert f.actions() == [
+        TypeText("Hello world é\n"),
+        Hotkey(("ctrl", "s")),
+        Hotkey(("tab",)),
+        TypeText("x"),
+    ]
 
 
 def test_alone_modifiers_stop_and_secret_hotkeys():
@@ -183,7 +197,7 @@ def test_record_a_demonstration_then_replay_it(xdisplay, start_target, tmp_path)
     xdo("key", "BackSpace")
     xdo("type", "--delay", "20", "orld")
     xdo("key", "Return")
-    sx, sy, sw, sh = app.rects["slider"]
+    sx, sy, _sw, sh = app.rects["slider"]
     xdo("mousemove", str(sx + 5), str(sy + sh // 2), "mousedown", "1", pause=0.05)
     for i in range(1, 9):
         xdo("mousemove", str(sx + 5 + 20 * i), str(sy + sh // 2), pause=0.02)
@@ -211,7 +225,7 @@ def test_record_a_demonstration_then_replay_it(xdisplay, start_target, tmp_path)
     assert recorded_end["checked"] and recorded_end["text"] == "hello world" and recorded_end["slider"] > 0
 
     # each frame shows the screen before its action: unchecked box on the first, checked on the second
-    x, y, w, h = app.rects["check"]
+    x, y, _w, h = app.rects["check"]
     box = [trace.load_frame(s)[y : y + h, x : x + 24] for s in trace.steps[:2]]
     assert not np.array_equal(box[0], box[1])
     ex0, ey0, ew, eh = app.rects["edit"]
@@ -223,7 +237,9 @@ def test_record_a_demonstration_then_replay_it(xdisplay, start_target, tmp_path)
     app.close()
     fresh = start_target()
     with DesktopEnv(monitor=1, settle=0.05) as env:
-        result = run_episode(env, make_policy("recorded", steps=trace.steps), "demo", max_steps=len(trace.steps) + 1)
+        result = run_episode(
+            env, make_policy("recorded", steps=trace.steps), "demo", max_steps=len(trace.steps) + 1
+        )
     assert all(s.result.ok for s in result.steps)
     assert _end_state(fresh.settle()) == recorded_end
 
@@ -246,3 +262,18 @@ def test_ctrl_c_keeps_every_step_and_secret_text_is_redacted(xdisplay, start_tar
     assert typed.secret and typed.text == REDACTED
     assert "s3cret" not in (out / "steps.jsonl").read_text()
     assert app.state()["password"] == "s3cret!"  # it really was typed
+
+
+def test_pynput_keys_get_canonical_names(xdisplay):
+    from pynput.keyboard import Key, KeyCode
+
+    from agent.hotkeys import key_name
+
+    assert key_name(Key.ctrl_r) == ("ctrl", None)
+    assert key_name(Key.cmd) == ("super", None)
+    assert key_name(Key.page_down) == ("pagedown", None)
+    assert key_name(Key.space) == ("space", " ")
+    assert key_name(Key.alt_gr) == (None, None)
+    assert key_name(KeyCode.from_char("B")) == ("b", "B")
+    assert key_name(KeyCode.from_char("\x11")) == ("q", "q")  # ctrl+q as Windows reports it
+    assert key_name(KeyCode.from_char("é")) == (None, "é")
