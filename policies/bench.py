@@ -1,0 +1,241 @@
+"""Per-step decode latency and memory of the memory mechanisms, at growing history lengths, in one run.
+
+For each mechanism and history length L, the block gets a state shaped as after L steps
+(`MemoryBlock.synthetic_state`: random contents; for softmax a KV cache filled with L random keys and
+values rather than stepping L times), then takes timed ``step`` calls under ``torch.inference_mode``.
+Ratios are against the softmax-KV baseline at the same L and against the mechanism's own latency at the
+shortest history, all measured in this run.
+
+    python -m policies.bench [--json] [--threads N] [--lengths 10,1000,10000,100000] [--kinds linear,gau]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from agent.errors import DeskpilotError
+from policies.memory import KINDS, build_memory
+
+#: The issue's latency targets for the O(1) mechanisms, checked at the longest history measured.
+MAX_GROWTH = 1.3  # latency(longest) / latency(shortest)
+MIN_SPEEDUP = 10.0  # latency_softmax(longest) / latency(longest)
+
+
+def _rss_bytes() -> int | None:
+    """Current resident set size of this process (Linux /proc), or None where unavailable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _time_steps(block, x, state, max_steps: int, budget_s: float) -> tuple[list[float], Any]:
+    """Per-step wall times (µs) of up to ``max_steps`` steps, stopping early after ``budget_s`` seconds."""
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for _ in range(max_steps):
+        t0 = time.perf_counter_ns()
+        _, state = block.step(x, state)
+        times.append((time.perf_counter_ns() - t0) / 1e3)
+        if len(times) >= 20 and time.perf_counter() > deadline:
+            break
+    return times, state
+
+
+def bench_policy_memory(
+    history_lengths: Sequence[int] = (10, 1000, 10000, 100000),
+    kinds: Sequence[str] = KINDS,
+    d_model: int = 256,
+    *,
+    n_heads: int = 4,
+    batch_size: int = 1,
+    max_steps: int = 300,
+    budget_s: float = 1.0,
+    warmup: int = 10,
+    threads: int | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Measure every (mechanism, history length) pair.
+
+    Args:
+        history_lengths: past steps already in the state, ascending; ratios use the first as reference.
+        kinds: mechanisms (see `policies.memory.KINDS`); include "softmax" for the baseline ratios.
+        d_model, n_heads: block width and heads (other options: `MemoryConfig` defaults).
+        batch_size: episodes decoded together (1 when acting).
+        max_steps, budget_s: timed steps per cell: up to ``max_steps``, at least 20, stopping after
+            ``budget_s`` seconds.
+        warmup: untimed steps first (allocator, caches).
+        threads: torch intra-op threads for the run (restored afterwards); None keeps the current setting.
+        progress: called with a line per finished cell.
+
+    Returns:
+        JSON-ready dict: ``config`` (sizes, threads, versions), ``rows`` (one per kind × history:
+        ``step_us_median``, ``step_us_p10``, ``step_us_p90``, ``steps_timed``, ``state_bytes``,
+        ``rss_delta_bytes`` (resident memory added by building the state and stepping),
+        ``py_alloc_peak_bytes`` (tracemalloc peak of Python allocations over 5 steps),
+        ``speedup_vs_softmax``, ``ratio_vs_own_shortest``), ``targets`` (per kind at the longest
+        history: growth ≤ 1.3× and ≥ 10× faster than softmax) and ``peak_rss_bytes`` of the process.
+    """
+    lengths = [int(n) for n in history_lengths]
+    if not lengths or any(n < 0 for n in lengths) or lengths != sorted(lengths):
+        raise DeskpilotError(f"history lengths must be ascending and >= 0, got {lengths}")
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise DeskpilotError(f"unknown memory kind(s) {', '.join(unknown)}; available: {', '.join(KINDS)}")
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(seed)
+    rows: list[dict[str, Any]] = []
+    try:
+        with torch.inference_mode():
+            for kind in kinds:
+                torch.manual_seed(seed)
+                block = build_memory(kind, d_model=d_model, n_heads=n_heads).eval()
+                x = torch.randn(batch_size, d_model, generator=gen)
+                for n in lengths:
+                    gc.collect()
+                    rss0 = _rss_bytes()
+                    state = block.synthetic_state(batch_size, n, generator=gen, spare=warmup + max_steps + 5)
+                    state_bytes = block.state_nbytes(state)
+                    for _ in range(warmup):
+                        _, state = block.step(x, state)
+                    times, state = _time_steps(block, x, state, max_steps, budget_s)
+                    rss1 = _rss_bytes()
+                    tracemalloc.start()
+                    for _ in range(5):
+                        _, state = block.step(x, state)
+                    py_peak = tracemalloc.get_traced_memory()[1]
+                    tracemalloc.stop()
+                    q = statistics.quantiles(times, n=10)
+                    row = {
+                        "kind": kind,
+                        "history": n,
+                        "step_us_median": statistics.median(times),
+                        "step_us_p10": q[0],
+                        "step_us_p90": q[-1],
+                        "steps_timed": len(times),
+                        "state_bytes": state_bytes,
+                        "rss_delta_bytes": None if rss0 is None or rss1 is None else rss1 - rss0,
+                        "py_alloc_peak_bytes": py_peak,
+                    }
+                    rows.append(row)
+                    del state
+                    if progress:
+                        progress(f"{kind:>9} @ {n:>7}: {row['step_us_median']:9.1f} µs/step, "
+                                 f"state {state_bytes / 2**20:8.2f} MiB")  # fmt: skip
+    finally:
+        torch.set_num_threads(old_threads)
+
+    _add_ratios(rows, lengths)
+    return {
+        "config": {
+            "d_model": d_model,
+            "n_heads": n_heads,
+            "batch_size": batch_size,
+            "threads": torch.get_num_threads() if threads is None else threads,
+            "history_lengths": lengths,
+            "kinds": list(kinds),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "state": "synthetic (random contents, shaped as after `history` steps)",
+        },
+        "rows": rows,
+        "targets": _targets(rows, lengths),
+        "peak_rss_bytes": _peak_rss_bytes(),
+    }
+
+
+def _add_ratios(rows: list[dict[str, Any]], lengths: list[int]) -> None:
+    by = {(r["kind"], r["history"]): r for r in rows}
+    for r in rows:
+        base = by.get(("softmax", r["history"]))
+        own = by[(r["kind"], lengths[0])]
+        r["speedup_vs_softmax"] = base["step_us_median"] / r["step_us_median"] if base else None
+        r["ratio_vs_own_shortest"] = r["step_us_median"] / own["step_us_median"]
+
+
+def _targets(rows: list[dict[str, Any]], lengths: list[int]) -> dict[str, Any]:
+    longest = lengths[-1]
+    out: dict[str, Any] = {
+        "history": longest,
+        "max_growth": MAX_GROWTH,
+        "min_speedup_vs_softmax": MIN_SPEEDUP,
+    }
+    for r in rows:
+        if r["history"] != longest or r["kind"] == "softmax":
+            continue
+        speedup = r["speedup_vs_softmax"]
+        out[r["kind"]] = {
+            "growth": r["ratio_vs_own_shortest"],
+            "growth_ok": r["ratio_vs_own_shortest"] <= MAX_GROWTH,
+            "speedup_vs_softmax": speedup,
+            "speedup_ok": None if speedup is None else speedup >= MIN_SPEEDUP,
+        }
+    return out
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text table of `bench_policy_memory`'s result."""
+    cfg = result["config"]
+    lines = [
+        f"policy memory step latency: d_model={cfg['d_model']} heads={cfg['n_heads']} batch={cfg['batch_size']} "
+        f"threads={cfg['threads']} torch={cfg['torch']}",
+        f"{'kind':>9} {'history':>8} {'µs/step':>9} {'p10':>8} {'p90':>8} {'state':>10} {'ΔRSS':>10} "
+        f"{'py peak':>8} {'vs soft':>8} {'vs own':>7}",
+    ]
+    for r in result["rows"]:
+        mib = lambda b: "-" if b is None else f"{b / 2**20:.2f}M"  # noqa: E731
+        vs = "-" if r["speedup_vs_softmax"] is None else f"{r['speedup_vs_softmax']:.1f}x"
+        lines.append(
+            f"{r['kind']:>9} {r['history']:>8} {r['step_us_median']:>9.1f} {r['step_us_p10']:>8.1f} "
+            f"{r['step_us_p90']:>8.1f} {mib(r['state_bytes']):>10} {mib(r['rss_delta_bytes']):>10} "
+            f"{r['py_alloc_peak_bytes'] / 1024:>7.1f}K {vs:>8} {r['ratio_vs_own_shortest']:>6.2f}x"
+        )
+    lines.append(f"peak RSS of the run: {result['peak_rss_bytes'] / 2**20:.0f} MiB")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policies.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--lengths", default="10,1000,10000,100000", help="history lengths, ascending")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="mechanisms, comma-separated")
+    parser.add_argument("--d-model", type=int, default=256)
+    args = parser.parse_args(argv)
+    result = bench_policy_memory(
+        history_lengths=[int(s) for s in args.lengths.split(",")],
+        kinds=[s.strip() for s in args.kinds.split(",") if s.strip()],
+        d_model=args.d_model,
+        threads=args.threads,
+        progress=None if args.json else lambda line: print(line, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
