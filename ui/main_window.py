@@ -51,6 +51,9 @@ from ui.targets import (
     make_run_config,
     policy_availability,
     recorded_instruction,
+    sample_sandbox_task,
+    sandbox_apps,
+    sandbox_families,
     target_availability,
     weights_banner,
 )
@@ -163,7 +166,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.steps)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([760, 520])
+        split.setSizes([680, 600])
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -242,6 +245,8 @@ class MainWindow(QMainWindow):
         for row, t in enumerate(TARGETS):
             _set_item_enabled(self.target, row, avail[t].ok, avail[t].why)
         self.panel.set_sandbox_available(avail["sandbox"].ok, avail["sandbox"].why)
+        if avail["sandbox"].ok:
+            self.panel.set_sandbox_choices(sandbox_families(), sandbox_apps())
         self.panel.load(s)
         target = s.target if avail[s.target].ok else next(t for t in TARGETS if avail[t].ok)
         self.target.blockSignals(True)
@@ -260,6 +265,7 @@ class MainWindow(QMainWindow):
             policy=self.policy.currentData() or self.settings.policy,
             replay_trace=self.panel.replay_trace(),
             sandbox_app=self.panel.sandbox_app.currentData() or "",
+            sandbox_family=self.panel.sandbox_family.currentData() or "",
             sandbox_seed=self.panel.sandbox_seed.value(),
             dry_run=self.panel.dry_run.isChecked(),
             confirm=self.panel.confirm.isChecked(),
@@ -312,20 +318,19 @@ class MainWindow(QMainWindow):
         if instruction:
             self.task.setEditText(instruction)
 
-    def new_sandbox_task(self) -> None:
-        """Draw a sandbox task for the chosen app and seed (needs the sandbox's task generator)."""
-        from ui.targets import sample_sandbox_task
-
+    def new_sandbox_task(self) -> bool:
+        """Draw a sandbox task for the chosen family, app and seed and show its instruction."""
+        p = self.panel
         try:
-            task = sample_sandbox_task(
-                self.panel.sandbox_app.currentData() or "", self.panel.sandbox_seed.value()
-            )
+            task = sample_sandbox_task(p.sandbox_family.currentData() or "", p.sandbox_app.currentData() or "",
+                                       p.sandbox_seed.value())  # fmt: skip
         except DeskpilotError as exc:
             self.show_error(str(exc))
-            return
+            return False
         self.sandbox_task = task
         self.task.setEditText(task["instruction"])
-        self.panel.sandbox_seed.setValue(self.panel.sandbox_seed.value() + 1)  # the next press draws anew
+        p.sandbox_seed.setValue(p.sandbox_seed.value() + 1)  # the next press draws a new one
+        return True
 
     # ------------------------------------------------------------------ running
     def _runs_dir(self) -> str:
@@ -337,10 +342,15 @@ class MainWindow(QMainWindow):
     def start_run(self, *, paused: bool = False) -> bool:
         """Start a run from what the widgets show; errors are shown, never raised. Returns success."""
         target = self.current_target()
+        if target == "sandbox" and self.sandbox_task is None and not self.new_sandbox_task():
+            return False
         instruction = self.task.currentText()
         sandbox_task = self.sandbox_task if target == "sandbox" else None
         if sandbox_task is not None and instruction.strip() != sandbox_task["instruction"]:
-            sandbox_task = None  # the person typed their own task instead
+            # the policy reads the typed words; success is still judged on the drawn task
+            self.statusBar().showMessage(
+                f"Success is checked against the sandbox task: {sandbox_task['instruction']}"
+            )
         try:
             config = make_run_config(
                 self.settings, target=target, instruction=instruction, policy=self.policy.currentData() or "",

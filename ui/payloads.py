@@ -28,9 +28,12 @@ def uitars(action: Any, screen: tuple[int, int]) -> str:
 
 
 def target_text(target: Element | None) -> str:
+    """'button “OK”'; an element without text is named by its label, tooltip or placeholder when known."""
     if target is None:
         return ""
-    return f"{target.kind} “{target.text}”" if target.text else target.kind
+    s = target.state
+    text = target.text or s.get("label") or s.get("tip") or s.get("placeholder") or ""
+    return f"{target.kind} “{text}”" if text else target.kind
 
 
 def format_timings(timings: dict[str, float]) -> str:

@@ -56,6 +56,7 @@ class AppSettings:
     runs_dir: str = ""  # "" = the platform's app-data folder
     replay_trace: str = ""
     sandbox_app: str = ""  # "" = a random app
+    sandbox_family: str = ""  # "" = a random task family
     sandbox_seed: int = 0
     task_history: list[str] = field(default_factory=list)
     recent_traces: list[str] = field(default_factory=list)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 from ui.payloads import THUMB_SIDE, result_text
 from ui.screen_view import pixmap_from_array
 
-COLUMNS = ("#", "frame", "action", "target", "result", "latency")
+COLUMNS = ("#", "frame", "action", "target", "latency", "result")
 MATCH_BG = QColor("#d7f5dd")
 MISMATCH_BG = QColor("#fbd5d5")
 
@@ -95,7 +95,7 @@ class StepList(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in zip(COLUMNS, (30, THUMB_SIDE + 8, 230, 110, 70, 200), strict=True):
+        for col, width in zip(COLUMNS, (28, THUMB_SIDE + 8, 210, 120, 250, 80), strict=True):
             self.setColumnWidth(COLUMNS.index(col), width)
         self.setWordWrap(False)
 

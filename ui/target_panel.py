@@ -46,6 +46,9 @@ class TargetPanel(QStackedWidget):
         # sandbox
         page = QWidget(self)
         lay = _row(page)
+        self.sandbox_family = QComboBox(page)
+        self.sandbox_family.setObjectName("sandboxFamily")
+        self.sandbox_family.addItem("Any task", "")
         self.sandbox_app = QComboBox(page)
         self.sandbox_app.setObjectName("sandboxApp")
         self.sandbox_app.addItem("Random app", "")
@@ -59,7 +62,9 @@ class TargetPanel(QStackedWidget):
         self.new_task.clicked.connect(self.new_task_requested)
         self.sandbox_note = QLabel("", page)
         self.sandbox_note.setObjectName("sandboxNote")
-        lay.addWidget(QLabel("App", page))
+        lay.addWidget(QLabel("Task", page))
+        lay.addWidget(self.sandbox_family)
+        lay.addWidget(QLabel("in", page))
         lay.addWidget(self.sandbox_app)
         lay.addWidget(self.sandbox_seed)
         lay.addWidget(self.new_task)
@@ -108,16 +113,21 @@ class TargetPanel(QStackedWidget):
     def show_target(self, target: str) -> None:
         self.setCurrentIndex(PAGES.index(target))
 
-    def set_sandbox_apps(self, apps: list[str]) -> None:
-        current = self.sandbox_app.currentData()
-        self.sandbox_app.clear()
-        self.sandbox_app.addItem("Random app", "")
-        for a in apps:
-            self.sandbox_app.addItem(a, a)
-        self.sandbox_app.setCurrentIndex(max(0, self.sandbox_app.findData(current)))
+    def set_sandbox_choices(self, families: list[str], apps: list[str]) -> None:
+        """Fill the family and app selectors (keeping the current choice when it is still offered)."""
+        for combo, first, names in (
+            (self.sandbox_family, "Any task", families),
+            (self.sandbox_app, "Random app", apps),
+        ):
+            current = combo.currentData()
+            combo.clear()
+            combo.addItem(first, "")
+            for n in names:
+                combo.addItem(n.replace("_", " "), n)
+            combo.setCurrentIndex(max(0, combo.findData(current)))
 
     def set_sandbox_available(self, ok: bool, why: str) -> None:
-        for w in (self.sandbox_app, self.sandbox_seed, self.new_task):
+        for w in (self.sandbox_family, self.sandbox_app, self.sandbox_seed, self.new_task):
             w.setEnabled(ok)
             w.setToolTip("" if ok else why)
         self.sandbox_note.setText("" if ok else why)
@@ -125,6 +135,7 @@ class TargetPanel(QStackedWidget):
     def load(self, s: AppSettings) -> None:
         self.sandbox_seed.setValue(s.sandbox_seed)
         self.sandbox_app.setCurrentIndex(max(0, self.sandbox_app.findData(s.sandbox_app)))
+        self.sandbox_family.setCurrentIndex(max(0, self.sandbox_family.findData(s.sandbox_family)))
         for box, value in ((self.dry_run, s.dry_run), (self.confirm, s.confirm)):
             box.blockSignals(True)
             box.setChecked(value)

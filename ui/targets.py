@@ -306,7 +306,7 @@ def make_run_config(
         target=target, instruction=instruction, policy=policy, max_steps=settings.max_steps,
         step_delay=settings.step_delay, trace_dir=trace_dir, replay_trace=replay_trace,
         sandbox_task=sandbox_task,
-        sandbox_options={"seed": settings.sandbox_seed} | ({"app": settings.sandbox_app} if settings.sandbox_app else {}),
+        sandbox_options={},  # the task fixes the app, screen and theme (from its seed)
         safety=safety, detector_weights=settings.detector_weights, policy_weights=settings.policy_weights,
         seed=settings.sandbox_seed,
     )  # fmt: skip
@@ -325,18 +325,48 @@ def recorded_instruction(path: str) -> str:
 
 def sandbox_apps() -> list[str]:
     """The sandbox's app templates, for the app selector ([] while the sandbox is missing)."""
-    if not _module_exists("agent.envs.sandbox.templates"):
+    if not _module_exists(SANDBOX_TASKS):
         return []
-    from agent.envs.sandbox import templates
+    from agent.envs.sandbox.templates import TEMPLATES
 
-    names = getattr(templates, "TEMPLATES", None) or getattr(templates, "_TEMPLATES", None) or {}
-    return sorted(names)
+    return sorted(t for t in TEMPLATES if t != "message")  # message boxes only appear as dialogs
 
 
-def sample_sandbox_task(app: str, seed: int) -> dict[str, Any]:
-    """A sandbox task (as Task.to_dict()) for ``app`` ('' = any) and ``seed``."""
+def sandbox_families() -> list[str]:
+    """The sandbox's task families ([] while the sandbox is missing)."""
+    if not _module_exists(SANDBOX_TASKS):
+        return []
+    from agent.envs.sandbox.families import FAMILIES
+
+    return sorted(FAMILIES)
+
+
+SAMPLE_TRIES = 400  # task indices tried to find one that uses a chosen app
+
+
+def sample_sandbox_task(family: str, app: str, seed: int) -> dict[str, Any]:
+    """A sandbox task as ``Task.to_dict()`` (the sandbox's own task in ``meta``), drawn from ``seed``.
+
+    ``family`` / ``app`` ('' = any) narrow the draw. Held-out apps are drawn from the held-out split,
+    the others from the training split. Raises DeskpilotError when no family fits.
+    """
     if not _module_exists(SANDBOX_TASKS):
         raise DeskpilotError("the sandbox's tasks are not part of this build yet")
-    module = importlib.import_module(SANDBOX_TASKS)
-    task = module.sample_task(seed=seed, app=app or None)
-    return task.to_dict() if hasattr(task, "to_dict") else dict(task)
+    import random
+
+    from agent.envs.sandbox.families import FAMILIES, generate
+    from agent.envs.sandbox.splits import HELDOUT_TEMPLATES
+
+    if family and family not in FAMILIES:
+        raise DeskpilotError(f"unknown task family {family!r}; known: {', '.join(sorted(FAMILIES))}")
+    names = [f for f in ([family] if family else sorted(FAMILIES)) if not app or app in FAMILIES[f].templates]
+    if not names:
+        what = f"the family {family!r}" if family else "any task family"
+        raise DeskpilotError(f"{what} has no tasks in the app {app!r}; choose another app or family")
+    rng = random.Random(seed)
+    split = "heldout" if app in HELDOUT_TEMPLATES else "train"
+    for i in range(SAMPLE_TRIES):
+        task = generate(rng.choice(names), split, seed * SAMPLE_TRIES + i)
+        if not app or task.template == app:
+            return task.to_task().to_dict()
+    raise DeskpilotError(f"found no task in the app {app!r} after {SAMPLE_TRIES} draws; try another seed")
