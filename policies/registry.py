@@ -52,3 +52,6 @@ register_policy("fixed", "policies.baselines:FixedPointPolicy",
                 "clicks the centre of the screen every step (a floor for scores)")  # fmt: skip
 register_policy("random", "policies.baselines:RandomElementPolicy",
                 "clicks a random visible element (a floor for scores)")  # fmt: skip
+register_policy("expert", "policies.scripted:ExpertPolicy",
+                "the sandbox's scripted expert: follows the task plan using ground-truth elements")  # fmt: skip
+register_policy("transformer", "policies.transformer:make_transformer_policy", "the trained transformer policy with O(1) memory (weights/policy)", needs_weights=True)  # fmt: skip

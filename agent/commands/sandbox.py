@@ -42,3 +42,71 @@ def show(
     from agent.envs.sandbox.detection import show as run
 
     typer.echo(json.dumps(run(seed, out, split=split, frame=frame)))
+
+
+def _tasks(split: str | None, n: int, task_file: Path | None, seed: int, families: str | None):
+    from agent.envs.sandbox.families import generate_split
+    from agent.envs.sandbox.tasks import load_task_file
+
+    if task_file is not None:
+        return load_task_file(task_file)
+    names = [f.strip() for f in families.split(",") if f.strip()] if families else None
+    return generate_split(split or "heldout", n, seed=seed, families=names)
+
+
+@app.command("gen-demos")
+def gen_demos(
+    n: int = typer.Option(100, "--n", help="Number of expert episodes."),
+    split: str = typer.Option("train", "--split", help="train, val or heldout."),
+    out: Path = typer.Option(..., "--out", help="Folder for the traces (one sub-folder per episode)."),
+    workers: int = typer.Option(2, "--workers", help="Worker processes."),
+    seed: int = typer.Option(0, "--seed", help="Base seed of the task list."),
+    families: str | None = typer.Option(None, "--families", help="Comma-separated families (default: all)."),
+    frame_format: str = typer.Option("png", "--frame-format", help="png, jpg or webp."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Record expert episodes as traces (for behaviour cloning); prints the run summary as JSON."""
+    from agent.envs.sandbox.runner import run_tasks
+
+    tasks = _tasks(split, n, None, seed, families)
+    summary = run_tasks(tasks, "expert", out=out, workers=workers, progress=not quiet, frame_format=frame_format,
+                        label=f"gen-demos {split}")  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    typer.echo(
+        json.dumps({k: summary[k] for k in ("episodes", "success_rate", "seconds", "episodes_per_min")})
+    )
+
+
+@app.command("run")
+def run(
+    split: str | None = typer.Option(None, "--split", help="train, val or heldout (default heldout)."),
+    n: int = typer.Option(50, "--n", help="Number of tasks from the split."),
+    task_file: Path | None = typer.Option(
+        None, "--task-file", help="A JSON or TOML task file instead of a split."
+    ),
+    policy: str = typer.Option("expert", "--policy", help="Policy name (see the policy registry)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    out: Path | None = typer.Option(None, "--out", help="Write one trace per episode here."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes."),
+    seed: int = typer.Option(0, "--seed", help="Base seed of the task list."),
+    families: str | None = typer.Option(None, "--families", help="Comma-separated families (default: all)."),
+) -> None:
+    """Run a policy on sandbox tasks and report success (overall and by family)."""
+    from agent.envs.sandbox.runner import run_tasks
+
+    if task_file is not None and split is not None:
+        from agent.errors import DeskpilotError
+
+        raise DeskpilotError("give either --split/--n or --task-file, not both")
+    tasks = _tasks(split, n, task_file, seed, families)
+    summary = run_tasks(tasks, policy, out=out, workers=workers, progress=not as_json, label=f"run {policy}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"{summary['episodes']} episodes, success {summary['success_rate']:.1%} "
+               f"({summary['episodes_per_min']} episodes/min)")  # fmt: skip
+    for fam, s in summary["by_family"].items():
+        typer.echo(f"  {fam:18s} {s['successes']:4d}/{s['episodes']:<4d} {s['success_rate']:.1%}")

@@ -80,6 +80,14 @@ def _popup_window() -> QWindow | None:
         return None
 
 
+def _widget_of(win: QWindow):
+    """The top-level QWidget that owns ``win`` (None for a window without one)."""
+    for w in QApplication.topLevelWidgets():
+        if w.windowHandle() is win:
+            return w
+    return None
+
+
 class QtInput:
     """Delivers `agent.types` actions to the windows of one `Desk`. Methods raise ActionError on misuse;
     the environment turns that into a failed `ActionResult`."""
@@ -174,10 +182,22 @@ class QtInput:
         notch = 120 * a.amount
         delta = {"up": QPoint(0, notch), "down": QPoint(0, -notch), "left": QPoint(notch, 0),
                  "right": QPoint(-notch, 0)}[a.direction]  # fmt: skip
-        local = win.mapFromGlobal(g)
-        ev = QWheelEvent(QPointF(local), QPointF(g), QPoint(), delta, Qt.MouseButton.NoButton,
-                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
-        QApplication.sendEvent(win, ev)
+        top = _widget_of(win)
+        if top is None:
+            return
+        # Qt propagates a wheel event to parent widgets only when it is spontaneous (from the window
+        # system); ours are sent, so the propagation is done here the same way: deepest widget under the
+        # pointer first, then its parents until one accepts (a scroll area, a list, a combo box).
+        w = top.childAt(top.mapFromGlobal(g)) or top
+        while w is not None:
+            ev = QWheelEvent(QPointF(w.mapFromGlobal(QPointF(g))), QPointF(g), QPoint(), delta,
+                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                             Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+            ev.setAccepted(False)
+            QApplication.sendEvent(w, ev)
+            if ev.isAccepted() or w.isWindow():
+                break
+            w = w.parentWidget()
         flush_events()
 
     # ------------------------------------------------------------------ keyboard

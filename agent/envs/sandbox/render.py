@@ -2,7 +2,8 @@
 
 Each window becomes a frameless top-level `QFrame` with a drawn title bar (the offscreen platform has
 no window decorations), optionally wrapping a `QMainWindow` for menus, tool bars and a status bar.
-Named widgets carry their name in the Qt property ``dp_name`` (ground truth reports it) and are
+Named widgets carry their name (after the app's ``prefix``) in the Qt property ``dp_name`` (ground truth
+reports it) and are
 registered in `App.widgets`; clicks, toggles and menu commands are counted in `App.counts`, and every
 change is appended to `App.history` (the "undo" tasks read it).
 """
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QMainWindow,
+    QMenuBar,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -110,8 +112,9 @@ class App:
         finished: set when a wizard's Finish button was clicked.
     """
 
-    def __init__(self, spec: dict[str, Any], desk: Desk, theme: Theme, rng: random.Random):
+    def __init__(self, spec: dict[str, Any], desk: Desk, theme: Theme, rng: random.Random, prefix: str = ""):
         self.spec = spec
+        self.prefix = prefix  # ground truth reports names as prefix + name (keeps apps on one desk apart)
         self.desk = desk
         self.theme = theme
         self.rng = rng
@@ -177,7 +180,7 @@ def _name(w: Any, app: App, node: dict[str, Any], kind: str) -> None:
     name = node.get("name")
     if name:
         if isinstance(w, QWidget):
-            w.setProperty("dp_name", name)
+            w.setProperty("dp_name", app.prefix + name)
         app.widgets[name] = w
         app.kinds[name] = kind
 
@@ -238,8 +241,8 @@ def _leaf(node: dict[str, Any], app: App) -> QWidget | None:
             rb = QRadioButton(opt)
             rb.setChecked(opt == node.get("value"))
             if name:
-                rb.setProperty("dp_name", f"{name}.{i}")
-                rb.setProperty("dp_group", name)
+                rb.setProperty("dp_name", f"{app.prefix}{name}.{i}")
+                rb.setProperty("dp_group", app.prefix + name)
             group.addButton(rb, i)
             lay.addWidget(rb)
         if node.get("horizontal"):
@@ -395,6 +398,10 @@ def build(node: dict[str, Any], app: App) -> QWidget:
         return w
     if t == "tabs":
         w = QTabWidget()
+        w.setUsesScrollButtons(
+            bool(node.get("scroll_buttons"))
+        )  # without: the window widens to show all tabs
+        w.setElideMode(Qt.TextElideMode.ElideNone)
         for tab in node.get("tabs", []):
             page = build(tab["child"], app)
             w.addTab(page, tab.get("title", "Tab"))
@@ -423,7 +430,7 @@ def _wizard(node: dict[str, Any], app: App) -> QWidget:
     buttons = {}
     for bname, text in zip(WIZARD_BUTTONS, texts, strict=True):
         b = QPushButton(text)
-        b.setProperty("dp_name", bname)
+        b.setProperty("dp_name", app.prefix + bname)
         app.widgets[bname], app.kinds[bname] = b, "button"
         nav.addWidget(b)
         buttons[bname] = b
@@ -489,6 +496,7 @@ def build_window(
     """A top-level frame for one window spec, placed at ``pos`` (global) or the spec's ``pos`` on the desk."""
     frame = QFrame(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.Window)
     frame.setFrameStyle(QFrame.Shape.Box | QFrame.Shadow.Plain)
+    frame.setProperty("dp_app", app.prefix)
     frame.setLineWidth(1)
     apply_theme(frame, theme)
     outer = QVBoxLayout(frame)
@@ -519,7 +527,7 @@ def build_window(
                 b = tb.widgetForAction(act)
                 b.setProperty("dp_tip", tool.get("tip", ""))
                 if tool.get("name"):
-                    b.setProperty("dp_name", tool["name"])
+                    b.setProperty("dp_name", app.prefix + tool["name"])
                     app.widgets[tool["name"]], app.kinds[tool["name"]] = act, "tool"
                     act.triggered.connect(lambda _=False, n=tool["name"]: app.log(n, "clicks", None))
             main.addToolBar(tb)
@@ -535,7 +543,11 @@ def build_window(
         wl.addWidget(body)
         outer.addWidget(wrap, 1)
     hint = frame.sizeHint()
+    min_w = 0
+    for menubar in frame.findChildren(QMenuBar):  # every menu title visible (no overflow into ">>")
+        min_w = max(min_w, menubar.sizeHint().width() + 8)
     w, h = window.get("size") or (hint.width(), hint.height())
+    w = max(w, min_w)
     if not window.get("size") and not window.get("dialog") and app.rng.random() < 0.4:
         w, h = int(w * app.rng.uniform(1.0, 1.7)), int(h * app.rng.uniform(1.0, 1.4))
     w, h = max(w, hint.width(), 220), max(h, hint.height())
@@ -572,7 +584,7 @@ def _menus(main: QMainWindow, menus: list[dict[str, Any]], app: App) -> None:
                 act.setCheckable(True)
             if item.get("name"):
                 app.widgets[item["name"]], app.kinds[item["name"]] = act, "menu_item"
-                act.setProperty("dp_name", item["name"])
+                act.setProperty("dp_name", app.prefix + item["name"])
                 act.triggered.connect(lambda _=False, n=item["name"]: app.log(n, "clicks", None))
 
     for m in menus:

@@ -84,10 +84,10 @@ def checks(rng: random.Random, n: int, pool: tuple[str, ...] = V.OPTIONS) -> lis
 
 
 def combo(rng: random.Random, label: str | None = None, options: tuple[str, ...] | None = None) -> list:
-    opts = list(options or rng.choice(V.CHOICES))
-    label = label or rng.choice(
-        ("Size", "Priority", "Frequency", "Language", "Colour", "Format", "Mode", "Plan")
-    )
+    if options is None:
+        pair_label, options = rng.choice(V.LABELED_CHOICES)
+        label = label or pair_label
+    opts = list(options)
     return [f"{label}:", {"type": "combo", "name": slug(label), "options": opts, "value": rng.choice(opts)}]
 
 
@@ -218,7 +218,7 @@ def prefs_tabs(rng: random.Random, p: dict) -> Spec:
     for t in titles:
         kids = [
             *checks(rng, rng.randint(2, 3)),
-            {"type": "form", "rows": [combo(rng, f"{t} mode"), spin(rng, f"{t} limit")]},
+            {"type": "form", "rows": [combo(rng), spin(rng, f"{t} limit")]},
         ]
         tabs.append({"title": t, "child": {"type": "vbox", "children": [*kids, {"type": "stretch"}]}})
     body = {
@@ -428,10 +428,12 @@ def clicker(rng: random.Random, p: dict) -> Spec:
 def survey(rng: random.Random, p: dict) -> Spec:
     """Held-out template: a questionnaire with radio groups, a combo, a spin box, a slider and a comment."""
     q = [
-        radios(rng, t, list(rng.choice(V.CHOICES))[:4])
-        for t in V.distinct(rng, ("Experience", "Frequency", "Satisfaction", "Preferred size"), 2)
+        radios(rng, f"Preferred {t.lower()}", list(opts)[:4])
+        for t, opts in V.distinct(rng, V.LABELED_CHOICES, 2)
     ]
-    rows = [combo(rng, "Department"), spin(rng, "Age"), slider(rng, "Rating")]
+    q.insert(0, radios(rng, "Experience", ["Beginner", "Intermediate", "Expert"]))
+    dept = ("Sales", "Support", "Engineering", "Finance", "Marketing", "Legal")
+    rows = [combo(rng, "Department", dept), spin(rng, "Age"), slider(rng, "Rating")]
     kids = [{"type": "heading", "text": "Survey"}, *q, {"type": "form", "rows": rows},
             {"type": "text_area", "name": "comment", "height": 60}, buttons_row(rng, ["Skip", "Submit"], "Submit")]  # fmt: skip
     return window(

@@ -7,7 +7,9 @@ than ``min_partial`` of it, is left out. Boxes are tight where the widget is not
 report their text's rectangle, check boxes and radios their indicator plus text.
 
 Kinds come from `agent.types.ELEMENT_KINDS`; ``Element.state`` carries ``name`` (the spec's handle, when
-the widget has one) and the widget's state (checked, value, selected, enabled, focused, ...).
+the widget has one), ``window`` (the stacking index of its window, 0 = the desktop) and the widget's state
+(checked, value, selected, enabled, focused, ...), and ``app`` for elements of a background app (the
+prefix of its names; absent for the task's own app and the desktop).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class _Collector:
         self.min_partial = min_partial
         self.out: list[Element] = []
         self.above = QRegion()
+        self.window = 0  # index of the window being walked, bottom (the desktop) = 0
+        self.app = ""  # the name prefix of the app that owns it ('' for the task's app)
         self.focus = QApplication.focusWidget()
 
     # -- one element
@@ -85,6 +89,9 @@ class _Collector:
             return
         x1, y1 = self.desk.to_screen(box.x(), box.y())
         state = {k: v for k, v in state.items() if v is not None and v != ""}
+        state["window"] = self.window
+        if self.app:
+            state["app"] = self.app
         self.out.append(Element((x1, y1, x1 + box.width(), y1 + box.height()), kind, 1.0, text, state=state,
                                 id=len(self.out)))  # fmt: skip
 
@@ -160,9 +167,12 @@ class _Collector:
                 )
             return False  # scroll buttons are tool buttons
         if isinstance(w, QMenuBar):
+            # titles that do not fit are moved into the ">>" extension menu and are not drawn
+            ext = w.findChild(QToolButton, "qt_menubar_ext_button")
+            limit = ext.x() if ext is not None and ext.isVisible() else w.width()
             for act in w.actions():
                 r = w.actionGeometry(act)
-                if act.isVisible() and not act.isSeparator() and r.isValid():
+                if act.isVisible() and not act.isSeparator() and r.isValid() and r.right() < limit:
                     self.add(r.translated(tl), clip & rect, "menu", _plain(act.text()))
             return True
         if isinstance(w, QMenu):
@@ -243,6 +253,16 @@ class _Collector:
             self.add(r.translated(vtl), vclip, kind, text, list=list_name, index=row, selected=selected)
 
 
+def _app_prefix(w: QWidget) -> str:
+    """The ``dp_app`` of the window that owns ``w`` (popups belong to the window they opened from)."""
+    while w is not None:
+        prefix = w.property("dp_app")
+        if prefix is not None:
+            return str(prefix)
+        w = w.parentWidget()
+    return ""
+
+
 def ground_truth(desk: Desk, min_visible: float = 0.5, min_partial: float = 0.85) -> list[Element]:
     """Elements visible on ``desk``, bottom window first, in screen pixels (see module docstring)."""
     windows = desk.windows()
@@ -258,7 +278,9 @@ def ground_truth(desk: Desk, min_visible: float = 0.5, min_partial: float = 0.85
         for r in occluders[i + 1 :]:
             above = above.united(r)
         col.above = above
+        col.window = i
         top = widget_for.get(qw)
         if top is not None:
+            col.app = _app_prefix(top)
             col.walk(top, qw.geometry())
     return col.out

@@ -45,17 +45,22 @@ OPTIONS = (
     "Highlight current line", "Open links in new tab", "Confirm before delete", "Show preview",
     "Enable cache", "Private browsing", "Block pop-ups", "Auto-correct", "Show status bar", "Autoplay videos",
 )  # fmt: skip
-CHOICES = (
-    ("Small", "Medium", "Large", "Extra large"), ("Low", "Normal", "High", "Urgent"),
-    ("Daily", "Weekly", "Monthly", "Yearly", "Never"), ("English", "Deutsch", "Français", "Español", "Italiano", "Português"),
-    ("Red", "Green", "Blue", "Orange", "Purple", "Black", "White"), ("Standard", "Express", "Overnight", "Pickup"),
-    ("Visa", "Mastercard", "PayPal", "Bank transfer"), ("Light", "Dark", "System"),
-    ("PDF", "CSV", "Excel", "JSON", "XML", "Plain text"), ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"),
-    ("Beginner", "Intermediate", "Expert"), ("Cash", "Card", "Voucher"), ("Portrait", "Landscape"),
-    ("1 hour", "4 hours", "1 day", "1 week", "1 month"), ("Public", "Friends", "Only me"),
-    ("Economy", "Premium economy", "Business", "First"), ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"),
-    ("None", "Zip", "7z", "Tar.gz"), ("Metric", "Imperial"), ("Newest first", "Oldest first", "A to Z", "Z to A"),
+#: (label, options) pairs for combo boxes and radio groups.
+LABELED_CHOICES = (
+    ("Size", ("Small", "Medium", "Large", "Extra large")), ("Priority", ("Low", "Normal", "High", "Urgent")),
+    ("Frequency", ("Daily", "Weekly", "Monthly", "Yearly", "Never")),
+    ("Language", ("English", "Deutsch", "Français", "Español", "Italiano", "Português")),
+    ("Colour", ("Red", "Green", "Blue", "Orange", "Purple", "Black", "White")),
+    ("Delivery", ("Standard", "Express", "Overnight", "Pickup")), ("Payment", ("Visa", "Mastercard", "PayPal", "Bank transfer")),
+    ("Theme", ("Light", "Dark", "System")), ("Format", ("PDF", "CSV", "Excel", "JSON", "XML", "Plain text")),
+    ("Time zone", ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney")),
+    ("Level", ("Beginner", "Intermediate", "Expert")), ("Method", ("Cash", "Card", "Voucher")),
+    ("Orientation", ("Portrait", "Landscape")), ("Duration", ("1 hour", "4 hours", "1 day", "1 week", "1 month")),
+    ("Visibility", ("Public", "Friends", "Only me")), ("Cabin", ("Economy", "Premium economy", "Business", "First")),
+    ("Day", ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")), ("Compression", ("None", "Zip", "7z", "Tar.gz")),
+    ("Units", ("Metric", "Imperial")), ("Order", ("Newest first", "Oldest first", "A to Z", "Z to A")),
 )  # fmt: skip
+CHOICES = tuple(options for _, options in LABELED_CHOICES)
 ITEMS = (
     "Apple", "Banana", "Cherry", "Mango", "Kiwi", "Lemon", "Peach", "Plum", "Grape", "Melon", "Papaya",
     "Fig", "Lime", "Pear", "Apricot", "Coconut", "Guava", "Lychee", "Olive", "Quince",
