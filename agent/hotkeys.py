@@ -47,6 +47,11 @@ def key_name(key: Any) -> tuple[str | None, str | None]:
     return (name if name in KEYS else None, char if char.isprintable() else None)
 
 
+def first_line(exc: BaseException) -> str:
+    """pynput's ImportError spans several lines of advice; the first one says what failed."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def parse_hotkey(text: str) -> tuple[str, ...]:
     """'ctrl+alt+q' (or 'ctrl alt q') -> ('ctrl', 'alt', 'q') in canonical spelling, modifiers first."""
     parts = [p for p in text.replace(" ", "+").split("+") if p]
@@ -100,7 +105,7 @@ class HotkeyListener:
             try:
                 from pynput import keyboard
             except ImportError as exc:  # pynput raises ImportError when it cannot reach the display
-                raise EnvironmentUnavailable(f"cannot listen to the keyboard: {exc}") from None
+                raise EnvironmentUnavailable(f"cannot listen to the keyboard: {first_line(exc)}") from None
             self._listener = keyboard.Listener(on_press=self._press, on_release=self._release)
             self._listener.start()
             self._listener.wait()

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.capture import Frame, Region, ScreenCapture
-from agent.hotkeys import key_name, parse_hotkey
+from agent.errors import EnvironmentUnavailable
+from agent.hotkeys import first_line, key_name, parse_hotkey
 from agent.keys import MODIFIERS
 from agent.types import Action, ActionResult, Click, Drag, Hotkey, Scroll, Step, TypeText
 
@@ -453,7 +454,11 @@ class Recorder:
 
     def start(self) -> Recorder:
         """Start the frame grabber and the global listeners; returns once they receive events."""
-        from pynput import keyboard, mouse
+        try:
+            from pynput import keyboard, mouse
+        except ImportError as exc:  # pynput cannot reach the display
+            self.writer.close({"reason": "could not start", "steps": 0})
+            raise EnvironmentUnavailable(f"cannot listen to mouse and keyboard: {first_line(exc)}") from None
 
         self._t0 = time.time()
         self.ring.start()

@@ -99,8 +99,9 @@ def parse_region(text: str) -> Region:
         parts = tuple(int(p) for p in text.replace(" ", "").split(","))
     except ValueError:
         raise DeskpilotError(f"region must be four integers x,y,w,h, got {text!r}") from None
-    if len(parts) != 4 or parts[0] < 0 or parts[1] < 0 or parts[2] <= 0 or parts[3] <= 0:
-        raise DeskpilotError(f"region must be x,y,w,h with x,y >= 0 and w,h > 0, got {text!r}")
+    # x and y may be negative: monitors left of or above the primary one have negative coordinates
+    if len(parts) != 4 or parts[2] <= 0 or parts[3] <= 0:
+        raise DeskpilotError(f"region must be x,y,w,h with w,h > 0, got {text!r}")
     return parts  # type: ignore[return-value]
 
 

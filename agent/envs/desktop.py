@@ -47,12 +47,13 @@ log = logging.getLogger("deskpilot.desktop")
 
 # canonical key name -> pyautogui's name, where they differ
 _PYAUTOGUI_KEYS = {"super": "command" if sys.platform == "darwin" else "win", "menu": "apps"}
-# canonical key name -> pynput Key member, for keys pyautogui cannot map on this keyboard layout
-_PYNPUT_KEYS = {
-    "super": "cmd", "escape": "esc", "pageup": "page_up", "pagedown": "page_down", "capslock": "caps_lock",
-    "numlock": "num_lock", "scrolllock": "scroll_lock", "printscreen": "print_screen",
-    "playpause": "media_play_pause", "volumemute": "media_volume_mute", "volumedown": "media_volume_down",
-    "volumeup": "media_volume_up", "prevtrack": "media_previous", "nexttrack": "media_next",
+# canonical key name -> X keysym name, for keys a keyboard layout may lack (Xvfb's has no F13 or media keys)
+_X11_KEYSYMS = {
+    **{f"f{i}": f"F{i}" for i in range(1, 25)}, "menu": "Menu", "super": "Super_L",
+    "volumeup": "XF86_AudioRaiseVolume", "volumedown": "XF86_AudioLowerVolume", "volumemute": "XF86_AudioMute",
+    "playpause": "XF86_AudioPlay", "nexttrack": "XF86_AudioNext", "prevtrack": "XF86_AudioPrev",
+    "printscreen": "Print", "pause": "Pause", "scrolllock": "Scroll_Lock", "numlock": "Num_Lock",
+    "capslock": "Caps_Lock",
 }  # fmt: skip
 
 FAILSAFE_MESSAGE = "fail-safe: the pointer is in a screen corner, so the run was stopped"
@@ -287,26 +288,15 @@ class DesktopEnv(Environment):
 
     def _hotkey(self, gui: Any, keys: tuple[str, ...]) -> str | None:
         names = [_PYAUTOGUI_KEYS.get(k, k) for k in keys]
-        mapping = getattr(getattr(gui, "platformModule", None), "keyboardMapping", {})
+        mapping = getattr(gui.platformModule, "keyboardMapping", {})
         if all(mapping.get(n) for n in names):
             gui.hotkey(*names, interval=0.0)
             return None
-        # a key with no keycode in this layout (f13+, media keys): pynput can send its keysym
-        from pynput.keyboard import Controller, Key, KeyCode
-
-        if self._keyboard is None:
-            self._keyboard = Controller()
-        pkeys = []
-        for k in keys:
-            member = getattr(Key, _PYNPUT_KEYS.get(k, k), None)
-            if member is None and len(k) != 1:
-                return f"key {k!r} cannot be sent on this keyboard"
-            pkeys.append(member if member is not None else KeyCode.from_char(k))
-        for k in pkeys:
-            self._keyboard.press(k)
-        for k in reversed(pkeys):
-            self._keyboard.release(k)
-        return None
+        xdisplay = getattr(gui.platformModule, "_display", None)
+        if xdisplay is None:
+            missing = [k for k, n in zip(keys, names, strict=True) if not mapping.get(n)]
+            return f"key {missing[0]!r} cannot be sent on this keyboard"
+        return _x11_borrowed_hotkey(xdisplay, [mapping.get(n) or 0 for n in names], keys)
 
     # ----------------------------------------------------------------------------------- dry run
     def _pretend(self, action: Action) -> ActionResult:
@@ -324,6 +314,46 @@ class DesktopEnv(Environment):
 
     def close(self) -> None:
         self.capture.close()
+
+
+def _x11_borrowed_hotkey(xdisplay: Any, codes: list[int], keys: tuple[str, ...]) -> str | None:
+    """Press ``keys`` with XTEST, mapping each key that has no keycode (``codes[i] == 0``) onto an
+    unused keycode for the duration, as xdotool does. (pynput's own fallback sends keycode 0 and
+    leaves its connection broken.) Returns an error message, or None."""
+    from Xlib import XK, X
+    from Xlib.ext import xtest
+
+    XK.load_keysym_group("xf86")
+    info = xdisplay.display.info
+    table = xdisplay.get_keyboard_mapping(info.min_keycode, info.max_keycode - info.min_keycode + 1)
+    free = [info.min_keycode + i for i, row in enumerate(table) if not any(row)]
+    width = len(table[0])
+    borrowed: list[int] = []
+    try:
+        for i, key in enumerate(keys):
+            if codes[i]:
+                continue
+            sym = XK.string_to_keysym(_X11_KEYSYMS.get(key, key)) or (ord(key) if len(key) == 1 else 0)
+            if not sym:
+                return f"key {key!r} has no X keysym"
+            if not free:
+                return f"key {key!r} cannot be sent: no unused keycode to map it to"
+            codes[i] = free.pop()
+            xdisplay.change_keyboard_mapping(codes[i], [(sym,) * width])
+            borrowed.append(codes[i])
+        xdisplay.sync()
+        for code in codes:
+            xtest.fake_input(xdisplay, X.KeyPress, code)
+        for code in reversed(codes):
+            xtest.fake_input(xdisplay, X.KeyRelease, code)
+        xdisplay.sync()
+        time.sleep(0.03)  # clients read the key events before they see the mapping restored
+    finally:
+        for code in borrowed:
+            xdisplay.change_keyboard_mapping(code, [(0,) * width])
+        if borrowed:
+            xdisplay.sync()
+    return None
 
 
 def draw_action(image: np.ndarray, action: Action) -> Any:

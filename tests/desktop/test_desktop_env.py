@@ -117,6 +117,16 @@ def test_hotkeys(env, target):
     assert state["text"] == "x"
 
 
+def test_keys_missing_from_the_layout_are_borrowed(env, target):
+    """Xvfb's keymap has no F13 or volume keys: they are mapped onto a spare keycode for the keystroke."""
+    env.act(Click(*center(target.rects["edit"])))
+    target.wait_for(lambda s: s["focus"] == "edit")
+    assert env.act(Hotkey(("f13",))).ok
+    assert env.act(Hotkey(("ctrl", "volumeup"))).ok
+    keys = target.wait_for(lambda s: "ctrl+volume up" in s["keys"])["keys"]
+    assert "f13" in keys and "ctrl+volume up" in keys
+
+
 def test_second_monitor_offsets(xdisplay, start_target):
     """Monitor 2 starts at x=640: image pixel (0, 0) is screen pixel (640, 0), and clicks land there."""
     app = start_target(x=700, y=100)

@@ -94,6 +94,7 @@ def test_bad_settings_are_readable_errors():
         parse_region("1,2,three,4")
     with pytest.raises(DeskpilotError, match="w,h > 0"):
         parse_region("0,0,0,10")
+    assert parse_region("-1920, 0, 800, 600") == (-1920, 0, 800, 600)  # a monitor left of the primary
     with pytest.raises(DeskpilotError, match="unknown key name"):
         SafetyConfig(stop_hotkey="ctrl+hyper+q")
 
