@@ -1,7 +1,7 @@
 """``bench_sandbox``: labelled frames per second, expert episodes per minute, and memory over many episodes.
 
 Not a test: numbers depend on the machine. Memory is measured in this process (one `SandboxEnv`, the
-expert, ``memory_episodes`` episodes): RSS from /proc and Qt's live widget / window counts are sampled
+expert, ``leak_episodes`` episodes): RSS from /proc and Qt's live widget / window counts are sampled
 as it goes, so a leak shows as a slope.
 """
 
@@ -30,7 +30,7 @@ def qt_counts() -> dict[str, int]:
     return {"widgets": len(QApplication.allWidgets()), "windows": len(QGuiApplication.topLevelWindows())}
 
 
-def bench_sandbox(*, frames: int = 200, workers: int = 2, episodes: int = 150, memory_episodes: int = 1000,
+def bench_sandbox(*, frames: int = 200, workers: int = 2, episodes: int = 150, leak_episodes: int = 1000,
                   samples: int = 10, progress: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run the three measurements; returns a JSON-able dict (see the keys below)."""
     from agent.envs.sandbox.detection import gen_detection
@@ -47,8 +47,8 @@ def bench_sandbox(*, frames: int = 200, workers: int = 2, episodes: int = 150, m
         summary = run_tasks(generate_split("heldout", episodes, seed=99), "expert", progress=progress)
         out["expert"] = {"episodes": summary["episodes"], "success_rate": summary["success_rate"],
                          "episodes_per_min": summary["episodes_per_min"], "steps_mean": summary["steps_mean"]}  # fmt: skip
-    if memory_episodes > 0:
-        out["memory"] = memory_run(memory_episodes, samples=samples)
+    if leak_episodes > 0:
+        out["memory"] = memory_run(leak_episodes, samples=samples)
     return out
 
 

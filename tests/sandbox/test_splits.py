@@ -1,0 +1,50 @@
+"""Splits are disjoint by seed, by app template and by instruction template (no Qt needed)."""
+
+from __future__ import annotations
+
+from agent.envs.sandbox.families import FAMILIES, generate_split
+from agent.envs.sandbox.splits import HELDOUT_TEMPLATES, SEED_BASE, SEED_SPAN, split_of_seed, split_seed
+
+
+def test_split_seed_ranges_are_disjoint() -> None:
+    for split in SEED_BASE:
+        for i in (0, 1, 10**6, SEED_SPAN - 1, SEED_SPAN + 5):
+            assert split_of_seed(split_seed(split, i, seed=3)) == split
+
+
+def test_generated_splits_are_disjoint_and_heldout_is_held_out() -> None:
+    n = 15 * len(FAMILIES)
+    tasks = {s: generate_split(s, n, seed=5) for s in ("train", "val", "heldout")}
+    ids = {s: {t.id for t in ts} for s, ts in tasks.items()}
+    seeds = {s: {(t.family, t.seed) for t in ts} for s, ts in tasks.items()}
+    assert (
+        not ids["train"] & ids["val"]
+        and not ids["train"] & ids["heldout"]
+        and not ids["val"] & ids["heldout"]
+    )
+    assert not seeds["train"] & seeds["val"] and not seeds["train"] & seeds["heldout"]
+    assert all(len(ids[s]) == n for s in ids)  # no duplicates within a split either
+
+    seen_heldout_template = False
+    for split in ("train", "val"):
+        for t in tasks[split]:
+            fam = FAMILIES[t.family]
+            assert t.template not in HELDOUT_TEMPLATES, t.id
+            assert t.instruction_template in fam.instruction_ids(heldout=False), t.id
+    train_instructions = {t.instruction for t in tasks["train"] + tasks["val"]}
+    for t in tasks["heldout"]:
+        fam = FAMILIES[t.family]
+        held_template = t.template in HELDOUT_TEMPLATES
+        held_instruction = t.instruction_template in fam.instruction_ids(heldout=True)
+        assert held_template or held_instruction, t.id  # every heldout task tests generalisation
+        seen_heldout_template |= held_template
+        assert t.instruction not in train_instructions or held_template
+    assert seen_heldout_template
+
+
+def test_generation_is_deterministic() -> None:
+    a = [t.to_task().to_dict() for t in generate_split("heldout", 30, seed=2)]
+    b = [t.to_task().to_dict() for t in generate_split("heldout", 30, seed=2)]
+    assert a == b
+    c = [t.to_task().to_dict() for t in generate_split("heldout", 30, seed=3)]
+    assert a != c
