@@ -4,7 +4,8 @@ For each mechanism and history length L, the block gets a state shaped as after 
 (`MemoryBlock.synthetic_state`: random contents; for softmax a KV cache filled with L random keys and
 values rather than stepping L times), then takes timed ``step`` calls under ``torch.inference_mode``.
 Ratios are against the softmax-KV baseline at the same L and against the mechanism's own latency at the
-shortest history, all measured in this run.
+shortest history, all measured in this run. Cells are timed round-robin in a shuffled order (each turn: one
+untimed step, then a few timed ones), so a load change on a shared machine affects every cell alike.
 
     python -m policies.bench [--json] [--threads N] [--lengths 10,1000,10000,100000] [--kinds linear,gau]
 """
@@ -16,12 +17,14 @@ import gc
 import json
 import os
 import platform
+import random
 import resource
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -48,17 +51,25 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
-def _time_steps(block, x, state, max_steps: int, budget_s: float) -> tuple[list[float], Any]:
-    """Per-step wall times (µs) of up to ``max_steps`` steps, stopping early after ``budget_s`` seconds."""
-    times: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    for _ in range(max_steps):
+@dataclass
+class _Cell:
+    kind: str
+    history: int
+    block: Any
+    state: Any
+    state_bytes: int
+    rss_delta: int | None
+    times: list[float] = field(default_factory=list)
+
+
+def _time_round(cell: _Cell, x: torch.Tensor, steps: int) -> None:
+    """One untimed step (the other cells have evicted this one's weights and state from the CPU caches),
+    then ``steps`` timed consecutive steps (µs each)."""
+    _, cell.state = cell.block.step(x, cell.state)
+    for _ in range(steps):
         t0 = time.perf_counter_ns()
-        _, state = block.step(x, state)
-        times.append((time.perf_counter_ns() - t0) / 1e3)
-        if len(times) >= 20 and time.perf_counter() > deadline:
-            break
-    return times, state
+        _, cell.state = cell.block.step(x, cell.state)
+        cell.times.append((time.perf_counter_ns() - t0) / 1e3)
 
 
 def bench_policy_memory(
@@ -82,8 +93,8 @@ def bench_policy_memory(
         kinds: mechanisms (see `policies.memory.KINDS`); include "softmax" for the baseline ratios.
         d_model, n_heads: block width and heads (other options: `MemoryConfig` defaults).
         batch_size: episodes decoded together (1 when acting).
-        max_steps, budget_s: timed steps per cell: up to ``max_steps``, at least 20, stopping after
-            ``budget_s`` seconds.
+        max_steps, budget_s: cells are timed round-robin, 5 steps per cell per round, until each has
+            ``max_steps`` timed steps or, once each has at least 20, after ``budget_s`` × cells seconds.
         warmup: untimed steps first (allocator, caches).
         threads: torch intra-op threads for the run (restored afterwards); None keeps the current setting.
         progress: called with a line per finished cell.
@@ -91,7 +102,7 @@ def bench_policy_memory(
     Returns:
         JSON-ready dict: ``config`` (sizes, threads, versions), ``rows`` (one per kind × history:
         ``step_us_median``, ``step_us_p10``, ``step_us_p90``, ``steps_timed``, ``state_bytes``,
-        ``rss_delta_bytes`` (resident memory added by building the state and stepping),
+        ``rss_delta_bytes`` (resident memory added by building the state and the warm-up steps),
         ``py_alloc_peak_bytes`` (tracemalloc peak of Python allocations over 5 steps),
         ``speedup_vs_softmax``, ``ratio_vs_own_shortest``), ``targets`` (per kind at the longest
         history: growth ≤ 1.3× and ≥ 10× faster than softmax) and ``peak_rss_bytes`` of the process.
@@ -106,46 +117,63 @@ def bench_policy_memory(
     if threads is not None:
         torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(seed)
-    rows: list[dict[str, Any]] = []
+    per_round = 5
+    spare = warmup + 2 * (max_steps + per_round) + 5  # every round also takes one untimed step
+    cells: list[_Cell] = []
     try:
-        with torch.inference_mode():
-            for kind in kinds:
-                torch.manual_seed(seed)
-                block = build_memory(kind, d_model=d_model, n_heads=n_heads).eval()
-                x = torch.randn(batch_size, d_model, generator=gen)
+        xs = {}
+        for kind in kinds:
+            torch.manual_seed(seed)
+            # built outside inference mode, as a policy's trained weights are
+            block = build_memory(kind, d_model=d_model, n_heads=n_heads).eval()
+            xs[kind] = torch.randn(batch_size, d_model, generator=gen)
+            with torch.inference_mode():
                 for n in lengths:
                     gc.collect()
                     rss0 = _rss_bytes()
-                    state = block.synthetic_state(batch_size, n, generator=gen, spare=warmup + max_steps + 5)
-                    state_bytes = block.state_nbytes(state)
+                    state = block.synthetic_state(batch_size, n, generator=gen, spare=spare)
                     for _ in range(warmup):
-                        _, state = block.step(x, state)
-                    times, state = _time_steps(block, x, state, max_steps, budget_s)
+                        _, state = block.step(xs[kind], state)
                     rss1 = _rss_bytes()
-                    tracemalloc.start()
-                    for _ in range(5):
-                        _, state = block.step(x, state)
-                    py_peak = tracemalloc.get_traced_memory()[1]
-                    tracemalloc.stop()
-                    q = statistics.quantiles(times, n=10)
-                    row = {
-                        "kind": kind,
-                        "history": n,
-                        "step_us_median": statistics.median(times),
-                        "step_us_p10": q[0],
-                        "step_us_p90": q[-1],
-                        "steps_timed": len(times),
-                        "state_bytes": state_bytes,
-                        "rss_delta_bytes": None if rss0 is None or rss1 is None else rss1 - rss0,
-                        "py_alloc_peak_bytes": py_peak,
-                    }
-                    rows.append(row)
-                    del state
-                    if progress:
-                        progress(f"{kind:>9} @ {n:>7}: {row['step_us_median']:9.1f} µs/step, "
-                                 f"state {state_bytes / 2**20:8.2f} MiB")  # fmt: skip
+                    delta = None if rss0 is None or rss1 is None else rss1 - rss0
+                    cells.append(_Cell(kind, n, block, state, block.state_nbytes(state), delta))
+        # Round-robin over all cells, a few steps each per round: a load change on a shared machine then
+        # hits every cell alike instead of skewing whichever cell ran during it.
+        deadline = time.perf_counter() + budget_s * len(cells)
+        order = random.Random(seed)
+        with torch.inference_mode():
+            while True:
+                for cell in order.sample(cells, len(cells)):  # a fresh order each round
+                    _time_round(cell, xs[cell.kind], per_round)
+                done = min(len(c.times) for c in cells)
+                if done >= max_steps or (done >= 20 and time.perf_counter() > deadline):
+                    break
+            rows = []
+            for cell in cells:
+                tracemalloc.start()
+                for _ in range(5):
+                    _, cell.state = cell.block.step(xs[cell.kind], cell.state)
+                py_peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+                q = statistics.quantiles(cell.times, n=10)
+                rows.append({
+                    "kind": cell.kind,
+                    "history": cell.history,
+                    "step_us_median": statistics.median(cell.times),
+                    "step_us_p10": q[0],
+                    "step_us_p90": q[-1],
+                    "steps_timed": len(cell.times),
+                    "state_bytes": cell.state_bytes,
+                    "rss_delta_bytes": cell.rss_delta,
+                    "py_alloc_peak_bytes": py_peak,
+                })  # fmt: skip
+                if progress:
+                    r = rows[-1]
+                    progress(f"{r['kind']:>9} @ {r['history']:>7}: {r['step_us_median']:9.1f} µs/step, "
+                             f"state {r['state_bytes'] / 2**20:8.2f} MiB")  # fmt: skip
     finally:
         torch.set_num_threads(old_threads)
+        cells.clear()
 
     _add_ratios(rows, lengths)
     return {

@@ -119,10 +119,11 @@ class S4D(MemoryBlock):
         return dt.unsqueeze(-1) * a, a_bar, b_bar, c
 
     def _discrete_for_step(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(Ā, B̄, C) for `step`; without gradients, reused until a parameter changes (storage or version)."""
-        if not inplace_ok():
-            return self.discrete()[1:]
+        """(Ā, B̄, C) for `step`; without gradients, reused until a parameter changes (storage or version).
+        Parameters created under inference_mode have no version counter: they are discretised every step."""
         params = (self.log_dt, self.log_neg_a_re, self.a_im, self.b, self.c)
+        if not inplace_ok() or any(p.is_inference() for p in params):  # no version counter to key on
+            return self.discrete()[1:]
         key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
         if self._step_cache is None or self._step_cache[0] != key:
             with torch.no_grad():

@@ -165,6 +165,22 @@ def test_acting_updates_the_state_in_place(kind):
     assert ptrs == {k: v.data_ptr() for k, v in vars(state).items() if isinstance(v, torch.Tensor)}
 
 
+def test_s4d_step_sees_parameter_updates_and_inference_mode_weights():
+    """The step path caches the discretisation; an in-place update (as an optimiser makes) must refresh it,
+    and a block built under inference_mode (no version counters) must still step correctly."""
+    block, x = make("s4d"), inputs()
+    with torch.inference_mode():
+        run_steps(block, x)  # fills the cache
+    with torch.no_grad():
+        block.log_dt += 0.7
+        block.c.mul_(-1.5)
+    with torch.inference_mode():
+        assert close(run_steps(block, x)[0], block(x), x) < 1e-10
+        torch.manual_seed(0)
+        frozen = build_memory("s4d", **SMALL).double()
+        assert close(run_steps(frozen, x)[0], frozen(x), x) < 1e-10
+
+
 def test_kv_cache_grows_by_doubling_and_keeps_its_contents():
     block = make("softmax", kv_capacity=4)
     x = inputs(t=11)
