@@ -59,6 +59,7 @@ def run_episode(
     """Run ``policy`` on ``env`` until it finishes, the environment ends, or a limit/stop is hit.
 
     Args:
+        guard: safety checks; defaults to ``env.guard`` when the environment has one.
         perception: turns an observation into elements; None uses the environment's own
             (``observation.elements``: sandbox ground truth, or the elements recorded in a trace).
         stop: set from another thread to end the episode before the next step.
@@ -68,6 +69,8 @@ def run_episode(
         keep_images: keep each step's screenshot in memory in the result (traces store them anyway).
     """
     task = Task(task) if isinstance(task, str) else (task or Task(""))
+    if guard is None:  # an environment that carries its own guard (the live desktop) is always guarded
+        guard = getattr(env, "guard", None)
     result = EpisodeResult()
     start = time.perf_counter()
     policy.reset(task)
