@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.steps)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([680, 600])
+        split.setSizes([620, 660])
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -404,6 +404,9 @@ class MainWindow(QMainWindow):
         for w in (self.task, self.target, self.policy, self.panel):
             w.setEnabled(idle)
         self.state_label.setText(STATE_TEXT.get(state, state))
+        if state in ("idle", "stopping") and self.confirm_box is not None:
+            self.confirm_box.close()  # the worker has stopped waiting for an answer
+            self.confirm_box = None
         if idle:
             if self._minimised_for_run:
                 self._minimised_for_run = False

@@ -36,11 +36,26 @@ def target_text(target: Element | None) -> str:
     return f"{target.kind} “{text}”" if text else target.kind
 
 
-def format_timings(timings: dict[str, float]) -> str:
-    """'observe 1.2 · decide 0.3 · act 2.0 ms' in loop order (unknown stages last)."""
+SHORT_STAGES = {
+    "observe": "obs",
+    "perceive": "perc",
+    "decide": "dec",
+    "guard": "grd",
+    "act": "act",
+    "record": "rec",
+}
+
+
+def format_timings(timings: dict[str, float], short: bool = False) -> str:
+    """'observe 1.2 · decide 0.3 · act 2.0 ms' in loop order (unknown stages last); ``short`` gives
+    'obs 1.2 · dec 0.3 · act 12 ms' for narrow columns (whole milliseconds from 10 ms up)."""
     keys = [k for k in STAGES if k in timings] + sorted(k for k in timings if k not in STAGES)
     if not keys:
         return ""
+    if short:  # stages under 0.05 ms (no perception, no guard) are left out; the tooltip has them all
+        keys = [k for k in keys if timings[k] >= 0.05] or keys[:1]
+        parts = [f"{SHORT_STAGES.get(k, k)} {timings[k]:.{0 if timings[k] >= 10 else 1}f}" for k in keys]
+        return " · ".join(parts) + " ms"
     return " · ".join(f"{k} {timings[k]:.1f}" for k in keys) + " ms"
 
 
@@ -87,6 +102,7 @@ def step_payload(step: Step, screen: tuple[int, int], thumb: np.ndarray | None =
         "target_text": target_text(step.target),
         "timings": dict(step.timings),
         "timings_text": format_timings(step.timings),
+        "timings_short": format_timings(step.timings, short=True),
         "ok": step.result.ok,
         "error": step.result.error or "",
         "match": info.get("match"),

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from ui.overlay import Shape
 
 ZOOM_STEP = 1.25
+LABEL_PX = 14  # caption font size in screen pixels
 ZOOM_RANGE = (0.05, 16.0)
 
 
@@ -98,8 +99,9 @@ class ScreenView(QGraphicsView):
 
     def _item(self, s: Shape) -> QGraphicsItem | None:
         colour = QColor(s.colour)
-        pen = QPen(colour, s.width)
-        pen.setCosmetic(s.role == "element")  # element outlines stay thin when zoomed out
+        # cosmetic pens: outlines keep their on-screen width at any zoom
+        pen = QPen(colour, 1.5 if s.role == "element" else 3.0)
+        pen.setCosmetic(True)
         if s.kind == "box":
             x1, y1, x2, y2 = s.points
             # a plain QGraphicsRectItem: a Python subclass would make Qt take the GIL for every
@@ -135,16 +137,18 @@ class ScreenView(QGraphicsView):
             item.setPen(pen)
             item.setBrush(QBrush(colour))
         elif s.kind == "label":
+            # captions keep their on-screen size at any zoom (readable zoomed out, not huge zoomed in)
             x, y = s.points
             text = QGraphicsSimpleTextItem(s.text)
             font = QFont()
-            font.setPixelSize(max(12, int(s.width * 5)))
+            font.setPixelSize(LABEL_PX)
             font.setBold(True)
             text.setFont(font)
             text.setBrush(QColor("white"))
             bg = QGraphicsRectItem(text.boundingRect().adjusted(-4, -2, 4, 2))
             bg.setBrush(QBrush(colour))
             bg.setPen(QPen(Qt.PenStyle.NoPen))
+            bg.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             text.setParentItem(bg)
             bg.setPos(x, y)
             bg.setToolTip(s.text)
@@ -163,6 +167,15 @@ class ScreenView(QGraphicsView):
         self._fit = True
         if not self._pixmap.pixmap().isNull():
             self.fitInView(self._pixmap, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def focus_on(self, box: tuple[float, float, float, float], margin: float = 0.1) -> None:
+        """Zoom to ``box`` (x1, y1, x2, y2 frame pixels) plus ``margin`` of its size on each side."""
+        x1, y1, x2, y2 = box
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        self._fit = False
+        self.fitInView(
+            QRectF(x1 - mx, y1 - my, x2 - x1 + 2 * mx, y2 - y1 + 2 * my), Qt.AspectRatioMode.KeepAspectRatio
+        )
 
     def zoom_by(self, factor: float) -> None:
         z = self.zoom

@@ -49,7 +49,7 @@ class StepTableModel(QAbstractTableModel):
                 "action": row["uitars"],
                 "target": row["target_text"],
                 "result": result_text(row),
-                "latency": row["timings_text"],
+                "latency": row.get("timings_short", row["timings_text"]),
             }.get(col)
         if role == Qt.ItemDataRole.DecorationRole and col == "frame":
             return self._thumbs[index.row()]
@@ -95,7 +95,7 @@ class StepList(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in zip(COLUMNS, (28, THUMB_SIDE + 8, 210, 120, 250, 80), strict=True):
+        for col, width in zip(COLUMNS, (28, THUMB_SIDE + 8, 190, 110, 220, 80), strict=True):
             self.setColumnWidth(COLUMNS.index(col), width)
         self.setWordWrap(False)
 

@@ -54,6 +54,8 @@ def test_payloads_are_plain_data():
     assert row["uitars"] == "type(content='[REDACTED]')" and row["action"]["text"] == "[REDACTED]"
     assert row["timings_text"] == "observe 1.2 · act 2.0 ms" and row["thumb"].shape == (50, 80, 3)
     assert format_timings({}) == ""
+    short = format_timings({"observe": 476.2, "perceive": 0.0, "decide": 0.12, "act": 12.7}, short=True)
+    assert short == "obs 476 · dec 0.1 · act 13 ms"
 
 
 def test_rate_meter_counts_steps_in_its_window():
