@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shot-at",
         type=int,
-        default=3,
+        default=2,
         help="grab the main window at the first click decided from this step on",
     )
     args = parser.parse_args(argv)
