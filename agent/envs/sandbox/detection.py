@@ -98,7 +98,8 @@ def _interact(scene, rng: random.Random) -> None:
     el = rng.choices(els, weights=[_CLICK_WEIGHT[e.kind] for e in els])[0]
     inp = QtInput(scene.desk)
     x, y = el.center
-    inp.click(Click(min(x, scene.desk.width - 1), min(y, scene.desk.height - 1)))
+    w, h = scene.desk.size
+    inp.click(Click(min(x, w - 1), min(y, h - 1)))
     if el.kind == "text_field" and rng.random() < 0.7:
         from agent.envs.sandbox import vocab as V
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from agent.envs.base import Environment
-from agent.envs.sandbox.qt import SCREEN_SIZES, ensure_app, flush_events
+from agent.envs.sandbox.qt import SCREENS, ensure_app, flush_events
 from agent.envs.sandbox.tasks import SandboxTask, evaluate
 from agent.errors import ActionError, TaskError
 from agent.types import (
@@ -41,7 +41,8 @@ class SandboxEnv(Environment):
     """Generated apps of real Qt widgets, offscreen.
 
     Args:
-        screen: force a screen size (width, height) from `SCREEN_SIZES`; None draws one per task.
+        screen: force a screen, (width, height) or (width, height, scale) from `SCREENS`; None draws one per
+            task (sometimes a HiDPI one: then ``Observation.scale`` > 1).
         distractors: how many other app windows may sit behind the task's app (0..distractors).
         style: force a Qt style ("Fusion", "Windows"); None draws one per task.
     """
@@ -49,13 +50,17 @@ class SandboxEnv(Environment):
     name = "sandbox"
 
     def __init__(
-        self, *, screen: tuple[int, int] | None = None, distractors: int = 1, style: str | None = None
+        self, *, screen: tuple[int, ...] | None = None, distractors: int = 1, style: str | None = None
     ):
         ensure_app()
-        if screen is not None and tuple(screen) not in SCREEN_SIZES:
-            sizes = ", ".join(f"{w}x{h}" for w, h in SCREEN_SIZES)
-            raise TaskError(f"screen {screen[0]}x{screen[1]} is not offered; use one of {sizes}")
-        self.screen = tuple(screen) if screen is not None else None
+        if screen is not None:
+            screen = (int(screen[0]), int(screen[1]), float(screen[2]) if len(screen) > 2 else 1.0)
+            if screen not in SCREENS:
+                sizes = ", ".join(f"{w}x{h}@{s:g}" for w, h, s in SCREENS)
+                raise TaskError(
+                    f"screen {screen[0]}x{screen[1]}@{screen[2]:g} is not offered; use one of {sizes}"
+                )
+        self.screen = screen
         self.distractors = distractors
         self.style = style
         self.scene = None
@@ -77,12 +82,14 @@ class SandboxEnv(Environment):
         self._teardown()
         st = self._as_sandbox_task(task)
         rng = random.Random(f"env:{st.id}:{st.seed}")
-        size = self.screen or rng.choice(SCREEN_SIZES)
+        size = self.screen or rng.choice(SCREENS)
         desk = desk_for(size)
         style = self.style or rng.choice(available_styles())
         set_style(style)
         theme = random_theme(rng, available_fonts())
-        scene = Scene(desk, info={"style": style, "screen": list(desk.size), "dark": theme.dark})
+        scene = Scene(
+            desk, info={"style": style, "screen": list(desk.size), "scale": desk.scale, "dark": theme.dark}
+        )
         scene.desktop = build_desktop(desk, rng, theme)
         spec = st.spec()
         others = [t for t in sorted(TEMPLATES) if t not in ("message", st.template)]
@@ -120,7 +127,7 @@ class SandboxEnv(Environment):
         desk = self.scene.desk
         image = desk.grab()
         elements = ground_truth(desk)
-        return Observation(image=image, scale=1.0, elements=elements,
+        return Observation(image=image, scale=desk.scale, elements=elements,
                            info={"screen": list(desk.size), "step": self.steps, "task": self.task.id})  # fmt: skip
 
     def act(self, action: Action) -> ActionResult:
@@ -163,7 +170,7 @@ class SandboxEnv(Environment):
         return evaluate(self.task.success, self.app.state)[1]
 
     def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"env": "sandbox", "scale": 1.0}
+        out: dict[str, Any] = {"env": "sandbox"}
         if self.scene is not None:
             out.update(self.scene.info)
         if self.task is not None:

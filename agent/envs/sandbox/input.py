@@ -97,10 +97,9 @@ class QtInput:
 
     # ------------------------------------------------------------------ routing
     def _point(self, x: float, y: float) -> QPoint:
-        if not (0 <= x < self.desk.width and 0 <= y < self.desk.height):
-            raise ActionError(
-                f"point ({x:g}, {y:g}) is outside the {self.desk.width}×{self.desk.height} screen"
-            )
+        w, h = self.desk.size
+        if not (0 <= x < w and 0 <= y < h):
+            raise ActionError(f"point ({x:g}, {y:g}) is outside the {w}×{h} screen")
         return QPoint(*self.desk.to_global(x, y))
 
     def window_at(self, g: QPoint) -> QWindow | None:

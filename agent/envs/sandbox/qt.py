@@ -26,20 +26,36 @@ import numpy as np
 
 from agent.errors import EnvironmentUnavailable
 
-#: Screen sizes (width, height) in pixels that every sandbox process offers.
+#: Screen sizes (width, height) in pixels that every sandbox process offers at scale 1.
 SCREEN_SIZES: tuple[tuple[int, int], ...] = (
     (1280, 800), (1024, 768), (1152, 864), (1280, 1024), (1366, 768),
     (1440, 900), (1536, 864), (1600, 900), (1680, 1050), (1920, 1080),
 )  # fmt: skip
+#: HiDPI screens (width, height, scale): physical pixels, and Qt's device pixel ratio (UI drawn larger).
+SCALED_SCREENS: tuple[tuple[int, int, float], ...] = (
+    (1920, 1080, 1.25),
+    (1920, 1080, 1.5),
+    (1600, 900, 1.25),
+)
+#: Every screen: (width, height, scale).
+SCREENS: tuple[tuple[int, int, float], ...] = tuple((w, h, 1.0) for w, h in SCREEN_SIZES) + SCALED_SCREENS
 _GAP = 200  # pixels between screens, so no window or popup straddles two
 
 
+def screen_name(w: int, h: int, scale: float = 1.0) -> str:
+    return f"sandbox-{w}x{h}" + (f"@{scale:g}" if scale != 1.0 else "")
+
+
 def screen_config() -> dict:
-    """The offscreen plugin configuration: one screen per `SCREEN_SIZES` entry, laid out left to right."""
+    """The offscreen plugin configuration: one screen per `SCREENS` entry, laid out left to right.
+
+    A scaled screen gets logical DPI 96 × scale, from which Qt derives its device pixel ratio: widgets
+    are laid out in logical units and drawn with ``scale`` physical pixels per unit.
+    """
     screens, x = [], 0
-    for w, h in SCREEN_SIZES:
-        screens.append({"name": f"sandbox-{w}x{h}", "x": x, "y": 0, "width": w, "height": h,
-                        "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1.0})  # fmt: skip
+    for w, h, scale in SCREENS:
+        screens.append({"name": screen_name(w, h, scale), "x": x, "y": 0, "width": w, "height": h,
+                        "logicalDpi": round(96 * scale), "logicalBaseDpi": 96, "dpr": 1.0})  # fmt: skip
         x += w + _GAP
     # windowFrameMargins off: offscreen windows have no decorations; the sandbox draws its own title bars
     return {"synchronousWindowSystemEvents": False, "windowFrameMargins": False, "screens": screens}
@@ -119,10 +135,14 @@ def _qt():
 class Desk:
     """One screen of the sandbox desktop: a QScreen and the part of it the agent sees.
 
+    Qt works in logical units; the agent sees physical pixels (``scale`` per unit). `to_global` and
+    `to_screen` are the one conversion between the two.
+
     Attributes:
         screen: the QScreen.
-        x, y: the global Qt position of the visible area's top-left pixel.
-        width, height: size of the visible area in pixels.
+        x, y: the global Qt (logical) position of the visible area's top-left.
+        width, height: size of the visible area in logical units (what windows are placed in).
+        scale: physical pixels per logical unit (the screen's device pixel ratio).
     """
 
     screen: object
@@ -130,28 +150,60 @@ class Desk:
     y: int
     width: int
     height: int
+    scale: float = 1.0
 
     @property
     def size(self) -> tuple[int, int]:
-        return (self.width, self.height)
+        """(width, height) of the screenshot in physical pixels."""
+        return (round(self.width * self.scale), round(self.height * self.scale))
 
     def to_global(self, px: float, py: float) -> tuple[int, int]:
         """Screen pixel (as the agent sees it) → Qt global point."""
-        return (self.x + int(px), self.y + int(py))
+        return (self.x + int(px / self.scale), self.y + int(py / self.scale))
 
     def to_screen(self, gx: float, gy: float) -> tuple[float, float]:
         """Qt global point → screen pixel."""
-        return (gx - self.x, gy - self.y)
+        return ((gx - self.x) * self.scale, (gy - self.y) * self.scale)
 
     def grab(self) -> np.ndarray:
-        """The screen as H×W×3 uint8 RGB, all top-level windows (popups and menus included)."""
+        """The screen as H×W×3 uint8 RGB (physical pixels), all top-level windows, popups included."""
         from PySide6.QtGui import QImage
 
-        pm = self.screen.grabWindow(0, self.x, self.y, self.width, self.height)
-        img = pm.toImage().convertToFormat(QImage.Format.Format_RGB888)
+        if self.scale == 1.0:
+            pm = self.screen.grabWindow(0, self.x, self.y, self.width, self.height)
+            img = pm.toImage().convertToFormat(QImage.Format.Format_RGB888)
+        else:
+            img = self._compose()
         h, w, bpl = img.height(), img.width(), img.bytesPerLine()
         arr = np.frombuffer(img.constBits(), np.uint8, count=h * bpl).reshape(h, bpl)
         return arr[:, : w * 3].reshape(h, w, 3).copy()
+
+    def _compose(self):
+        """The screen of a scaled desk, composed here: the offscreen plugin's screen grab mixes logical and
+        physical coordinates when the device pixel ratio is not 1. Each window is rendered at the
+        screen's ratio and painted at its physical position, bottom to top (as `windows` orders them)."""
+        from PySide6.QtCore import QPoint
+        from PySide6.QtGui import QImage, QPainter
+        from PySide6.QtWidgets import QApplication
+
+        w, h = self.size
+        img = QImage(w, h, QImage.Format.Format_RGB888)
+        img.fill(0)
+        owners = {
+            tw.windowHandle(): tw for tw in QApplication.topLevelWidgets() if tw.windowHandle() is not None
+        }
+        p = QPainter(img)
+        for win in self.windows():
+            widget = owners.get(win)
+            if widget is None:
+                continue
+            pm = widget.grab()
+            pm.setDevicePixelRatio(1.0)  # paint its physical pixels one to one
+            g = win.geometry()
+            x, y = self.to_screen(g.x(), g.y())
+            p.drawPixmap(QPoint(round(x), round(y)), pm)
+        p.end()
+        return img
 
     def windows(self) -> list:
         """Visible top-level QWindows on this desk, bottom to top (the order the screenshot paints)."""
@@ -169,17 +221,20 @@ class Desk:
         return out
 
 
-def desk_for(size: tuple[int, int]) -> Desk:
-    """The desk of ``size`` (width, height): its own screen when configured, else a region of the
-    primary screen (when another QApplication was created without the sandbox screens)."""
+def desk_for(size: tuple[int, int] | tuple[int, int, float]) -> Desk:
+    """The desk of ``size`` ((width, height) or (width, height, scale), physical pixels): its own screen
+    when configured, else a region of the primary screen (when another QApplication was created without
+    the sandbox screens)."""
     ensure_app()
     from PySide6.QtGui import QGuiApplication
 
-    w, h = size
+    w, h = int(size[0]), int(size[1])
+    scale = float(size[2]) if len(size) > 2 else 1.0
+    name = screen_name(w, h, scale)
     for screen in QGuiApplication.screens():
-        g = screen.geometry()
-        if g.width() == w and g.height() == h:
-            return Desk(screen, g.x(), g.y(), w, h)
+        if screen.name() == name:
+            g = screen.geometry()
+            return Desk(screen, g.x(), g.y(), g.width(), g.height(), screen.devicePixelRatio())
     screen = QGuiApplication.primaryScreen()
     if screen is None:
         raise EnvironmentUnavailable("Qt has no screen; set QT_QPA_PLATFORM=offscreen")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.envs.sandbox import vocab as V
-from agent.envs.sandbox.qt import SCREEN_SIZES, Desk, delete_later, desk_for, ensure_app, flush_events
+from agent.envs.sandbox.qt import SCREENS, Desk, delete_later, desk_for, ensure_app, flush_events
 from agent.envs.sandbox.render import ICON_NAMES, App, build_window, icon
 from agent.envs.sandbox.templates import make_spec
 from agent.envs.sandbox.theme import Theme, apply_theme, available_fonts, available_styles, random_theme
@@ -141,12 +141,14 @@ def random_scene(seed: str | int, templates: list[str], max_windows: int = 4) ->
     """A detection scene: random screen, style, desktop and 1..max_windows apps (topmost last)."""
     ensure_app()
     rng = random.Random(f"scene:{seed}")
-    desk = desk_for(rng.choice(SCREEN_SIZES))
+    desk = desk_for(rng.choice(SCREENS))
     style = rng.choice(available_styles())
     set_style(style)
     fonts = available_fonts()
     base = random_theme(rng, fonts)
-    scene = Scene(desk, info={"style": style, "screen": list(desk.size), "dark": base.dark})
+    scene = Scene(
+        desk, info={"style": style, "screen": list(desk.size), "scale": desk.scale, "dark": base.dark}
+    )
     scene.desktop = build_desktop(desk, rng, base)
     n = rng.choice((1, 1, 2, 2, 3, max_windows))
     cascade = rng.random() < 0.3

@@ -88,11 +88,12 @@ class _Collector:
         else:
             return
         x1, y1 = self.desk.to_screen(box.x(), box.y())
+        x2, y2 = self.desk.to_screen(box.x() + box.width(), box.y() + box.height())
         state = {k: v for k, v in state.items() if v is not None and v != ""}
         state["window"] = self.window
         if self.app:
             state["app"] = self.app
-        self.out.append(Element((x1, y1, x1 + box.width(), y1 + box.height()), kind, 1.0, text, state=state,
+        self.out.append(Element((x1, y1, x2, y2), kind, 1.0, text, state=state,
                                 id=len(self.out)))  # fmt: skip
 
     # -- widget tree
