@@ -14,17 +14,27 @@ from pathlib import Path
 log = logging.getLogger("deskpilot.ui")
 
 
-def _excepthook(exc_type, exc, tb) -> None:
-    """Show a bug as a readable message and keep the app running (PySide6 calls this for slot errors)."""
+def show_unexpected_error(exc_type, exc, tb) -> None:
+    """A bug in a slot: log the traceback and show the message, and keep the app running.
+
+    Installed as ``sys.excepthook`` by `run_app`; PySide6 calls it for exceptions raised in slots.
+    """
     log.error("".join(traceback.format_exception(exc_type, exc, tb)))
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     if QApplication.instance() is None:
         return
     box = QMessageBox(QMessageBox.Icon.Critical, "deskpilot: unexpected error",
                       f"{exc_type.__name__}: {exc}\n\nThe details are in the terminal log.")  # fmt: skip
-    box.setAttribute(__import__("PySide6.QtCore").QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setObjectName("unexpectedError")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    _open_boxes.add(box)  # a parentless widget lives only as long as a Python reference to it
+    box.finished.connect(lambda _r: _open_boxes.discard(box))
     box.open()
+
+
+_open_boxes: set = set()
 
 
 def run_app(
@@ -34,13 +44,15 @@ def run_app(
     inspect: Path | None = None,
     settings_file: Path | None = None,
     argv: list[str] | None = None,
+    quit_after: float | None = None,
 ) -> int:
     """Open the main window (on ``target`` with ``task`` typed in; ``trace`` picks the recorded session)
     and, with ``inspect``, the inspector on that trace. Returns the Qt exit code.
 
     ``settings_file``: an INI file to keep settings in instead of the user's (for demos and tests).
+    ``quit_after``: close the window after this many seconds (smoke tests of the launcher).
     """
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ui.main_window import MainWindow
@@ -53,7 +65,7 @@ def run_app(
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("deskpilot")
     app.setOrganizationName("deskpilot")
-    sys.excepthook = _excepthook
+    sys.excepthook = show_unexpected_error
     qs = QSettings(str(settings_file), QSettings.Format.IniFormat) if settings_file else None
     window = MainWindow(qs)
     if target is not None:
@@ -65,4 +77,8 @@ def run_app(
     window.show()
     if inspect is not None:
         window.show_inspector(str(inspect))
-    return app.exec()
+    if quit_after is not None:
+        QTimer.singleShot(int(quit_after * 1000), window.close)  # closing the last window quits
+    code = app.exec()
+    window.close()  # when the event loop ended some other way, still stop a run cleanly
+    return code

@@ -238,17 +238,24 @@ def build_policy(config: RunConfig, env: Environment) -> Any:
 
 def build_perception(config: RunConfig) -> Any | None:
     """Perception for targets without ground-truth elements (the live desktop); None elsewhere or when
-    there are no detector weights (the loop then passes no elements)."""
+    there are no detector weights (the loop then passes no elements, and policies that need none run).
+
+    Uses ``vision.perception.load_perception(path)`` when vision offers one, else builds
+    ``Perception(Detector.load(path), OCR())``.
+    """
     if config.target != "desktop" or not weights_status(config.detector_weights).ok:
         return None
     if not _module_exists("vision.perception"):
         return None
     module = importlib.import_module("vision.perception")
-    factory = getattr(module, "load_perception", None) or getattr(module, "Perception", None)
-    if factory is None:
-        return None
     try:
-        return factory(config.detector_weights)
+        loader = getattr(module, "load_perception", None)
+        if loader is not None:
+            return loader(config.detector_weights)
+        from vision.detector.modeling import Detector
+        from vision.ocr import OCR
+
+        return module.Perception(Detector.load(config.detector_weights), OCR())
     except DeskpilotError:
         raise
     except Exception as exc:

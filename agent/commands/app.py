@@ -17,10 +17,12 @@ def app_cmd(
     settings_file: Path | None = typer.Option(
         None, "--settings", help="Keep settings in this INI file instead of your user settings."
     ),
+    quit_after: float | None = typer.Option(None, "--quit-after", hidden=True, help="Close after N seconds."),
 ) -> None:
     """Open the app: give tasks, watch the agent act, stop it, and inspect traces."""
     from ui.app import run_app
 
-    code = run_app(target=target, task=task, trace=trace, inspect=inspect, settings_file=settings_file)
+    code = run_app(target=target, task=task, trace=trace, inspect=inspect, settings_file=settings_file,
+                   quit_after=quit_after)  # fmt: skip
     if code:
         raise typer.Exit(code)
