@@ -13,8 +13,9 @@ Numerical stabilisation: features are computed as exp(a − c) with a = W x − 
 cancels between numerator and normaliser. Queries use their own max over features. Keys must share one
 shift across the history, so the state carries the running max ``m`` of key log-features; when a new key
 raises it, the state is rescaled by exp(m_old − m_new) (the trick of online softmax). The parallel form
-shifts each piece by max(m_state, max over the piece's keys). Shifts are excluded from autograd; they
-cancel mathematically. The 1/√m factors cancel in the ratio too and are left out of the block.
+applies the same per-step running max (`favor_causal_product`): a key far above the earlier ones cannot
+underflow them, and the two forms agree. Shifts are excluded from autograd; they cancel mathematically.
+The 1/√m factors cancel in the ratio too and are left out of the block.
 
 `redraw_features` draws new directions: do it between episodes or training steps, never mid-episode
 (a state built with the old features means nothing under the new ones).
@@ -26,11 +27,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from policies.memory.base import MemoryBlock, inplace_ok
 from policies.memory.config import MemoryConfig
-from policies.memory.linear import causal_linear_product
 
 
 def orthogonal_gaussian_matrix(
@@ -65,6 +66,52 @@ def favor_attention_ref(q: Tensor, k: Tensor, v: Tensor, proj: Tensor) -> Tensor
     t = q.shape[2]
     a = (fq @ fk.transpose(-1, -2)) * torch.ones(t, t, dtype=q.dtype, device=q.device).tril()
     return (a @ v) / a.sum(-1, keepdim=True)
+
+
+def favor_causal_product(
+    fq: Tensor, ak: Tensor, v: Tensor, s0: Tensor | None, m0: Tensor | None, chunk: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """out_t = Σ_{s≤t} (fq_t · exp(ak_s − r_t)) v_sᵀ with r_t the running max of the keys' log-features
+    (and of ``m0``): the recurrent form's shift, step for step, so a key cannot underflow here unless it
+    would there. Chunked: within a chunk a masked C×C product with factors exp(r_s − r_t) ≤ 1; across
+    chunks the state, rescaled whenever the shift rises.
+
+    Args:
+        fq: [B, H, T, m] query features; ak: [B, H, T, m] key log-features; v: [B, H, T, E].
+        s0: [B, H, m, E] state carried in, at shift ``m0`` [B, H]; None for an empty history.
+    Returns:
+        out [B, H, T, E] (row t at shift r_t), the state [B, H, m, E] and its shift r_{T-1} [B, H].
+    """
+    b, h, t, m = ak.shape
+    r = ak.detach().amax(-1)  # [B, H, T]
+    if m0 is not None:
+        r = torch.maximum(r, m0.unsqueeze(-1))
+    r = r.cummax(-1).values
+    fk = (ak - r.unsqueeze(-1)).exp()  # each key at the shift of its own step
+    chunk = max(1, min(chunk, t))
+    pad = (-t) % chunk
+    if pad:
+        fq, fk, v = (F.pad(x, (0, 0, 0, pad)) for x in (fq, fk, v))
+        r = torch.cat([r, r[..., -1:].expand(b, h, pad)], -1)  # padding keeps the last shift
+    g = (t + pad) // chunk
+    fq, fk = fq.view(b, h, g, chunk, m), fk.view(b, h, g, chunk, m)
+    v, r = v.reshape(b, h, g, chunk, -1), r.reshape(b, h, g, chunk)
+    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=ak.device).tril()
+    rel = (r.unsqueeze(-2) - r.unsqueeze(-1)).masked_fill(~causal, -math.inf).exp()  # [t, s]: exp(r_s − r_t)
+    intra = ((fq @ fk.transpose(-1, -2)) * rel) @ v
+    r_end = r[..., -1]  # [B, H, G]
+    kv = (fk * (r - r_end.unsqueeze(-1)).exp().unsqueeze(-1)).transpose(-1, -2) @ v  # at chunk-end shift
+    state = torch.zeros_like(kv[:, :, 0]) if s0 is None else s0
+    prev = torch.full_like(r_end[..., 0], -math.inf) if m0 is None else m0
+    befores, prev_shifts = [], []
+    for i in range(g):  # a few chunks per piece; the rescaling makes this a recurrence, not a cumsum
+        befores.append(state)
+        prev_shifts.append(prev)
+        state = state * (prev - r_end[..., i]).exp()[..., None, None] + kv[:, :, i]
+        prev = r_end[..., i]
+    before, prev_shift = torch.stack(befores, 2), torch.stack(prev_shifts, -1)  # [B,H,G,m,E], [B,H,G]
+    inter = (fq @ before) * (prev_shift.unsqueeze(-1) - r).exp().unsqueeze(-1)
+    return (intra + inter).reshape(b, h, g * chunk, -1)[:, :, :t], state, prev
 
 
 @dataclass
@@ -112,14 +159,9 @@ class Performer(MemoryBlock):
     def _mix(self, u: Tensor, state: PerformerState | None) -> tuple[Tensor, PerformerState]:
         aq, ak, v = self._qkv(u)
         fq = (aq - aq.amax(-1, keepdim=True).detach()).exp()
-        shift = ak.detach().amax(dim=(-1, -2))  # [B, H]
-        s0 = None
-        if state is not None:
-            shift = torch.maximum(shift, state.max)
-            s0 = state.s * (state.max - shift).exp()[..., None, None]
-        fk = (ak - shift[..., None, None]).exp()
         v1 = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)
-        out, s = causal_linear_product(fq, fk, v1, s0, self.cfg.chunk_size)
+        s0, m0 = (None, None) if state is None else (state.s, state.max)
+        out, s, shift = favor_causal_product(fq, ak, v1, s0, m0, self.cfg.chunk_size)
         return self._merge(self._ratio(out)), PerformerState(s, shift)
 
     def _mix_step(self, u_t: Tensor, state: PerformerState) -> tuple[Tensor, PerformerState]:

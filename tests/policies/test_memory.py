@@ -13,6 +13,7 @@ from policies.bench import bench_policy_memory
 from policies.memory import KINDS, MemoryConfig, build_memory, state_nbytes
 from policies.memory.performer import (
     favor_attention_ref,
+    favor_causal_product,
     orthogonal_gaussian_matrix,
     softmax_kernel_features,
 )
@@ -255,6 +256,22 @@ def test_favor_attention_approximates_softmax_attention_on_small_inputs():
             errs[m].append(((approx - exact).norm() / exact.norm()).item())
     assert max(errs[1024]) < 0.10
     assert sum(errs[64]) > 2 * sum(errs[1024])
+
+
+def test_favor_shift_follows_the_running_max_so_a_huge_future_key_cannot_underflow_the_past():
+    """fp32: a key 200 nats above the others (exp(-200) underflows) at step 12. A shift shared by the
+    whole sequence would zero every earlier key's features; the per-step running max leaves steps 0-11
+    exactly as they were, and everything stays finite."""
+    g = torch.Generator().manual_seed(0)
+    fq = torch.rand(1, 2, 16, 8, generator=g)
+    ak = torch.randn(1, 2, 16, 8, generator=g)
+    v1 = torch.cat([torch.randn(1, 2, 16, 4, generator=g), torch.ones(1, 2, 16, 1)], -1)
+    ratio = lambda o: o[..., :-1] / o[..., -1:]  # noqa: E731
+    out, _, _ = favor_causal_product(fq, ak, v1, None, None, chunk=8)
+    ak[:, :, 12] += 200.0
+    out2, _, shift = favor_causal_product(fq, ak, v1, None, None, chunk=8)
+    assert torch.allclose(ratio(out2)[:, :, :12], ratio(out)[:, :, :12], atol=1e-6)
+    assert torch.isfinite(ratio(out2)).all() and (shift >= 200).all()
 
 
 def test_performer_redraw_changes_the_features_and_keeps_them_orthogonal():
