@@ -48,6 +48,7 @@ from ui.target_panel import TargetPanel
 from ui.targets import (
     TARGET_LABELS,
     choose_policy,
+    effective_weights,
     make_run_config,
     policy_availability,
     recorded_instruction,
@@ -253,7 +254,8 @@ class MainWindow(QMainWindow):
         self.target.setCurrentIndex(TARGETS.index(target))
         self.target.blockSignals(False)
         self._target_changed()
-        banner = weights_banner(s.detector_weights, s.policy_weights)
+        banner = weights_banner(effective_weights(s.detector_weights, "detector"),
+                                effective_weights(s.policy_weights, "policy"))  # fmt: skip
         self.banner.setText(banner)
         self.banner.setVisible(bool(banner))
 
@@ -303,7 +305,8 @@ class MainWindow(QMainWindow):
         usable = []
         for row, spec in enumerate(available_policies()):
             self.policy.addItem(spec.name, spec.name)
-            a = policy_availability(spec.name, target, spec.needs_weights, self.settings.policy_weights)
+            weights = effective_weights(self.settings.policy_weights, "policy")
+            a = policy_availability(spec.name, target, spec.needs_weights, weights)
             _set_item_enabled(self.policy, row, a.ok, a.why or spec.description)
             if a.ok:
                 usable.append(spec.name)

@@ -116,11 +116,17 @@ def weights_banner(detector_weights: str, policy_weights: str) -> str:
     )
 
 
-def default_weights(kind: str) -> str:
-    """``weights/<kind>`` of the source tree or the current folder, if it exists, else ''."""
-    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+#: where shipped or trained weights are looked for when the settings name none: weights/<kind>
+WEIGHTS_ROOTS: list[Path] = [Path.cwd(), Path(__file__).resolve().parent.parent]
+
+
+def effective_weights(path: str, kind: str) -> str:
+    """``path`` when set, else ``<root>/weights/<kind>`` of the first root that has it, else ''."""
+    if path:
+        return path
+    for root in WEIGHTS_ROOTS:
         p = root / "weights" / kind
-        if p.exists():
+        if weights_status(str(p)).ok:
             return str(p)
     return ""
 
@@ -314,7 +320,8 @@ def make_run_config(
         step_delay=settings.step_delay, trace_dir=trace_dir, replay_trace=replay_trace,
         sandbox_task=sandbox_task,
         sandbox_options={},  # the task fixes the app, screen and theme (from its seed)
-        safety=safety, detector_weights=settings.detector_weights, policy_weights=settings.policy_weights,
+        safety=safety, detector_weights=effective_weights(settings.detector_weights, "detector"),
+        policy_weights=effective_weights(settings.policy_weights, "policy"),
         seed=settings.sandbox_seed,
     )  # fmt: skip
 

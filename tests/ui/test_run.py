@@ -152,9 +152,21 @@ def test_policies_that_do_not_fit_the_target_are_greyed_out_with_a_reason(make_w
     assert w.policy.currentData() != "recorded"
 
 
-def test_without_weights_the_app_says_what_to_train(make_window):
+def test_without_weights_the_app_says_what_to_train(make_window, monkeypatch):
+    monkeypatch.setattr("ui.targets.WEIGHTS_ROOTS", [])  # no shipped weights/ folder either
     w = make_window(detector_weights="", policy_weights="")
     assert w.banner.isVisible()
     assert "deskpilot train policy" in w.banner.text() and "deskpilot train detector" in w.banner.text()
     usable = [w.policy.itemData(i) for i in range(w.policy.count()) if w.policy.model().item(i).isEnabled()]
     assert usable, "policies that need no weights are offered"
+
+
+def test_shipped_weights_are_found_without_settings(make_window, monkeypatch, tmp_path):
+    (tmp_path / "weights" / "policy").mkdir(parents=True)
+    (tmp_path / "weights" / "policy" / "config.json").write_text("{}")
+    monkeypatch.setattr("ui.targets.WEIGHTS_ROOTS", [tmp_path])
+    w = make_window(detector_weights="", policy_weights="")
+    assert "deskpilot train detector" in w.banner.text() and "train policy" not in w.banner.text()
+    w.target.setCurrentIndex(w.target.findData("replay"))
+    row = w.policy.findData("transformer")
+    assert row >= 0 and w.policy.model().item(row).isEnabled()  # offered: weights/policy exists
