@@ -107,6 +107,7 @@ def test_scan_in_pieces_and_prefill_then_step_equal_forward(kind, split):
     """scan(prefix) -> state -> scan(rest) or step(rest) reproduce forward (13: mid-chunk for the GAU)."""
     block, x = make(kind), inputs()
     y = block(x)
+    assert close(block.scan(x, block.init_state(2))[0], y, x) < 1e-10  # an empty state is no state
     y1, s1 = block.scan(x[:, :split])
     y2, _ = block.scan(x[:, split:], s1)
     assert close(torch.cat([y1, y2], 1), y, x) < 1e-10
