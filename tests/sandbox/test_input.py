@@ -134,3 +134,26 @@ def test_failed_actions_are_data_not_exceptions(env: SandboxEnv, obs: Observatio
     r = env.act(Click(5000, 10))
     assert r.ok is False and "outside" in r.error
     assert env.act(Scroll(10, 10)).ok  # the bare desktop ignores the wheel
+
+
+def test_hidpi_screen_maps_pixels_and_events_consistently() -> None:
+    with SandboxEnv(screen=(1920, 1080, 1.5), distractors=0) as env:
+        task = SandboxTask(
+            "press go", success=[{"name": "go", "prop": "clicks", "value": 1}], app=SPEC, id="hidpi"
+        )
+        obs = env.reset(task)
+        assert obs.scale == 1.5 and obs.image.shape == (1080, 1920, 3)
+        go = el(obs, "go")
+        x1, y1, x2, y2 = go.box
+        assert x2 <= 1920 and y2 <= 1080
+        # the button is drawn where ground truth says: its pixels differ from the desktop around it
+        patch = obs.image[int(y1) + 2 : int(y2) - 2, int(x1) + 2 : int(x2) - 2]
+        assert patch.size and patch.std() > 3
+        assert env.act(Click(*go.center)).ok and env.success() is True
+
+
+def test_unknown_screen_is_a_task_error() -> None:
+    from agent.errors import TaskError
+
+    with pytest.raises(TaskError, match="not offered"):
+        SandboxEnv(screen=(800, 600))

@@ -87,12 +87,11 @@ def encode_image(image: np.ndarray, fmt: str) -> bytes:
     return buf.tobytes()
 
 
-def _interact(scene, rng: random.Random) -> None:
-    """One real click on a random element of the topmost windows (and maybe some typing)."""
+def _interact(scene, rng: random.Random, elements: list[Element]) -> None:
+    """One real click on a random element of the current frame (and maybe some typing)."""
     from agent.envs.sandbox.input import QtInput
-    from agent.envs.sandbox.truth import ground_truth
 
-    els = [e for e in ground_truth(scene.desk) if _CLICK_WEIGHT.get(e.kind, 0) > 0]
+    els = [e for e in elements if _CLICK_WEIGHT.get(e.kind, 0) > 0]
     if not els:
         return
     el = rng.choices(els, weights=[_CLICK_WEIGHT[e.kind] for e in els])[0]
@@ -131,7 +130,7 @@ def render_scene(
     try:
         for k in range(FRAMES_PER_SCENE):
             if k > 0:
-                _interact(scene, rng)
+                _interact(scene, rng, frames[-1][1])
             flush_events()
             frames.append((scene.desk.grab(), ground_truth(scene.desk), {**scene.info, "frame": k}))
     finally:

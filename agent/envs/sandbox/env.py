@@ -75,7 +75,7 @@ class SandboxEnv(Environment):
         from agent.envs.sandbox.input import QtInput
         from agent.envs.sandbox.qt import desk_for
         from agent.envs.sandbox.render import App
-        from agent.envs.sandbox.scene import Scene, build_desktop, place, set_style
+        from agent.envs.sandbox.scene import Scene, build_desktop, place, set_app_theme, set_style
         from agent.envs.sandbox.templates import TEMPLATES, make_spec
         from agent.envs.sandbox.theme import available_fonts, available_styles, random_theme
 
@@ -87,6 +87,7 @@ class SandboxEnv(Environment):
         style = self.style or rng.choice(available_styles())
         set_style(style)
         theme = random_theme(rng, available_fonts())
+        set_app_theme(theme)
         scene = Scene(
             desk, info={"style": style, "screen": list(desk.size), "scale": desk.scale, "dark": theme.dark}
         )

@@ -9,7 +9,7 @@ templates, window count and placement, distractor windows) from one seed.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt
@@ -29,7 +29,14 @@ from agent.envs.sandbox import vocab as V
 from agent.envs.sandbox.qt import SCREENS, Desk, delete_later, desk_for, ensure_app, flush_events
 from agent.envs.sandbox.render import ICON_NAMES, App, build_window, icon
 from agent.envs.sandbox.templates import make_spec
-from agent.envs.sandbox.theme import Theme, apply_theme, available_fonts, available_styles, random_theme
+from agent.envs.sandbox.theme import (
+    Theme,
+    apply_theme,
+    available_fonts,
+    available_styles,
+    make_palette,
+    random_theme,
+)
 
 
 class Wallpaper(QWidget):
@@ -117,6 +124,11 @@ class Scene:
         self.desktop = None
 
 
+def set_app_theme(theme: Theme) -> None:
+    """The application palette: popups (menus, combo lists) and widgets under a style sheet use it."""
+    QApplication.setPalette(make_palette(theme))
+
+
 def set_style(name: str) -> None:
     app = QApplication.instance()
     if app.style().name().lower() != name.lower():
@@ -146,6 +158,7 @@ def random_scene(seed: str | int, templates: list[str], max_windows: int = 4) ->
     set_style(style)
     fonts = available_fonts()
     base = random_theme(rng, fonts)
+    set_app_theme(base)
     scene = Scene(
         desk, info={"style": style, "screen": list(desk.size), "scale": desk.scale, "dark": base.dark}
     )
@@ -153,7 +166,8 @@ def random_scene(seed: str | int, templates: list[str], max_windows: int = 4) ->
     n = rng.choice((1, 1, 2, 2, 3, max_windows))
     cascade = rng.random() < 0.3
     for i in range(n):
-        theme = base if rng.random() < 0.75 else random_theme(rng, fonts)
+        # other themes go without a style sheet: widgets under a sheet take the app palette (the base's)
+        theme = base if rng.random() < 0.75 else replace(random_theme(rng, fonts), sheet="")
         name = rng.choice(templates)
         spec = make_spec(name, rng.randrange(10**9))
         app = App(spec, desk, theme, rng)
