@@ -178,7 +178,8 @@ def bench_ui(seconds: float = 5.0, steps: int = 3000, trace: str | None = None) 
     if idle and running:
         out["ratio_p95"] = out["running"]["p95_ms"] / max(out["idle"]["p95_ms"], 1e-3)
         out["ratio_p99"] = out["running"]["p99_ms"] / max(out["idle"]["p99_ms"], 1e-3)
-    out.update({"steps_run": steps_run, "steps_per_s": steps_run / elapsed if elapsed else 0.0,
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine skews this
+    out.update({"load_avg_1min": load, "cpus": os.cpu_count(), "steps_run": steps_run, "steps_per_s": steps_run / elapsed if elapsed else 0.0,
                 "platform": app.platformName(), "frame": "1280x800, 40 elements"})  # fmt: skip
     if error:
         out["error"] = error

@@ -36,6 +36,7 @@ def test_open_and_step_through_with_slider_and_keys(recording, qtbot):
     assert _detail(w, "action") == "click(start_box='(120,95)')" and _detail(w, "target") == "button “OK”"
     assert w.view.frame_size() == (320, 200)
     assert any(s.role == "element" for s in w.view.shapes) and any(s.kind == "marker" for s in w.view.shapes)
+    assert "button: OK" in [item.toolTip() for item in w.view.scene().items()]  # element text on hover
     assert "test task" in w.summary.text() and "6 steps" in w.summary.text()
 
     assert w.focusWidget() is w.slider  # keys go to the timeline after opening
