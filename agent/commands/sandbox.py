@@ -90,6 +90,7 @@ def run(
     workers: int = typer.Option(1, "--workers", help="Worker processes."),
     seed: int = typer.Option(0, "--seed", help="Base seed of the task list."),
     families: str | None = typer.Option(None, "--families", help="Comma-separated families (default: all)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Weights for policies that need them."),
 ) -> None:
     """Run a policy on sandbox tasks and report success (overall and by family)."""
     from agent.envs.sandbox.runner import run_tasks
@@ -99,7 +100,9 @@ def run(
 
         raise DeskpilotError("give either --split/--n or --task-file, not both")
     tasks = _tasks(split, n, task_file, seed, families)
-    summary = run_tasks(tasks, policy, out=out, workers=workers, progress=not as_json, label=f"run {policy}")
+    context = {"weights": str(weights)} if weights is not None else {}
+    summary = run_tasks(tasks, policy, out=out, workers=workers, progress=not as_json, label=f"run {policy}",
+                        context=context)  # fmt: skip
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -65,3 +65,12 @@ def test_run_split_json_keys_and_show(tmp_path: Path, capsys) -> None:
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     with Image.open(png) as im:
         assert list(im.size) == info["size"] and info["elements"] > 5
+
+
+def test_screen_for_predicts_the_reset_screen() -> None:
+    with SandboxEnv() as env:
+        for i in range(4):
+            task = generate("click_button", "val", i)
+            w, h, scale = env.screen_for(task)
+            obs = env.reset(task)
+            assert obs.size == (w, h) and obs.scale == scale

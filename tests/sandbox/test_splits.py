@@ -48,3 +48,18 @@ def test_generation_is_deterministic() -> None:
     assert a == b
     c = [t.to_task().to_dict() for t in generate_split("heldout", 30, seed=3)]
     assert a != c
+
+
+def test_tasks_and_splits_do_not_need_qt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from agent.envs.sandbox.families import generate_split\n"
+        "from agent.envs.sandbox.tasks import SandboxTask\n"
+        "ts = generate_split('heldout', 20)\n"
+        "[t.spec() for t in ts]\n"
+        "assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

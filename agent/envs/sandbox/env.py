@@ -82,7 +82,7 @@ class SandboxEnv(Environment):
         self._teardown()
         st = self._as_sandbox_task(task)
         rng = random.Random(f"env:{st.id}:{st.seed}")
-        size = self.screen or rng.choice(SCREENS)
+        size = self.screen or rng.choice(SCREENS)  # keep in step with `screen_for`
         desk = desk_for(size)
         style = self.style or rng.choice(available_styles())
         set_style(style)
@@ -109,6 +109,10 @@ class SandboxEnv(Environment):
         self.scene, self.task, self.input, self.steps = scene, st, QtInput(desk), 0
         self._episodes += 1
         return self.observe()
+
+    def screen_for(self, task: SandboxTask) -> tuple[int, int, float]:
+        """The (width, height, scale) `reset(task)` will use, known before building anything."""
+        return self.screen or random.Random(f"env:{task.id}:{task.seed}").choice(SCREENS)
 
     def _as_sandbox_task(self, task: Task | SandboxTask | None) -> SandboxTask:
         if isinstance(task, SandboxTask):

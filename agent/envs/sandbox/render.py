@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 )  # fmt: skip
 
 from agent.envs.sandbox.qt import Desk
-from agent.envs.sandbox.spec import WIZARD_BUTTONS
+from agent.envs.sandbox.spec import ICON_NAMES, WIZARD_BUTTONS
 from agent.envs.sandbox.theme import Theme, apply_theme
 
 #: Icon names a spec may use → Qt standard pixmaps.
@@ -67,7 +67,7 @@ ICONS: dict[str, QStyle.StandardPixmap] = {
     "detail": QStyle.StandardPixmap.SP_FileDialogDetailedView, "network": QStyle.StandardPixmap.SP_DriveNetIcon,
     "desktop": QStyle.StandardPixmap.SP_DesktopIcon, "link": QStyle.StandardPixmap.SP_FileLinkIcon,
 }  # fmt: skip
-ICON_NAMES = tuple(ICONS)
+assert set(ICONS) == set(ICON_NAMES), "spec.ICON_NAMES and the icon map must agree"
 TITLE_BUTTONS = (QStyle.StandardPixmap.SP_TitleBarMinButton, QStyle.StandardPixmap.SP_TitleBarMaxButton,
                  QStyle.StandardPixmap.SP_TitleBarCloseButton)  # fmt: skip
 

@@ -27,7 +27,9 @@ def run_one(env, policy, task: SandboxTask, *, out: Path | None, index: int, pol
     plain = task.to_task()
     trace = None
     if out is not None:
-        env_info = {"env": "sandbox", "family": task.family, "template": task.template or "inline"}
+        w, h, scale = env.screen_for(task)
+        env_info = {"env": "sandbox", "screen": [w, h], "scale": scale, "family": task.family,
+                    "template": task.template or "inline", "split": task.split, "seed": task.seed}  # fmt: skip
         trace = TraceWriter(out / f"{index:05d}_{task.id}", task=plain, target="sandbox", env_info=env_info,
                             policy=policy_name, frame_format=frame_format)  # fmt: skip
     try:

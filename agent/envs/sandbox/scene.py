@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 
 from agent.envs.sandbox import vocab as V
 from agent.envs.sandbox.qt import SCREENS, Desk, delete_later, desk_for, ensure_app, flush_events
-from agent.envs.sandbox.render import ICON_NAMES, App, build_window, icon
+from agent.envs.sandbox.render import App, build_window, icon
+from agent.envs.sandbox.spec import ICON_NAMES
 from agent.envs.sandbox.templates import make_spec
 from agent.envs.sandbox.theme import (
     Theme,

@@ -37,6 +37,13 @@ LEAVES = (
 )  # fmt: skip
 NODE_TYPES = CONTAINERS + LEAVES
 
+#: Icon names a spec may use (``tool``, ``icon`` nodes); `render.ICONS` maps them to Qt's standard icons.
+ICON_NAMES = (
+    "save", "open", "new", "folder", "trash", "reload", "stop", "play", "pause", "next", "prev", "volume",
+    "home", "computer", "drive", "info", "warning", "error", "question", "back", "forward", "up", "help",
+    "apply", "close", "list", "detail", "network", "desktop", "link",
+)  # fmt: skip
+
 #: Names the wizard navigation buttons of a ``pages`` node get.
 WIZARD_BUTTONS = ("back", "next", "finish")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.envs.sandbox import vocab as V
-from agent.envs.sandbox.render import ICON_NAMES
+from agent.envs.sandbox.spec import ICON_NAMES
 from agent.errors import TaskError
 
 Spec = dict[str, Any]
