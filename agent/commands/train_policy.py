@@ -1,0 +1,90 @@
+"""`deskpilot train policy`: behaviour cloning on expert traces, then DAgger rounds in the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from agent.commands.common import err_console, print_json
+
+
+def policy(
+    data: list[Path] = typer.Option(
+        None, "--data", help="Expert trace folders (from `deskpilot sandbox gen-demos`)."
+    ),
+    val: list[Path] = typer.Option(None, "--val", help="Validation trace folders (default: 5% of --data)."),
+    out: Path = typer.Option(Path("runs/policy"), "--out", help="Run folder: checkpoints, log.jsonl, best/."),
+    steps: int = typer.Option(4000, "--steps", help="Behaviour-cloning optimiser steps."),
+    batch: int = typer.Option(16, "--batch", help="Episodes per batch."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (warm-up, then cosine)."),
+    memory: str = typer.Option(
+        "linear", "--memory", help="Memory mechanism: linear, performer, gau, s4d, softmax."
+    ),
+    d_model: int = typer.Option(128, "--d-model", help="Token width."),
+    layers: int = typer.Option(2, "--layers", help="Encoder layers."),
+    drop: float = typer.Option(
+        0.0, "--drop-elements", help="Per-element drop probability (detection noise)."
+    ),
+    jitter: float = typer.Option(0.0, "--jitter", help="Box jitter, a fraction of the box size."),
+    dagger_rounds: int = typer.Option(0, "--dagger-rounds", help="DAgger rounds after behaviour cloning."),
+    dagger_episodes: int = typer.Option(200, "--dagger-episodes", help="Sandbox episodes per DAgger round."),
+    dagger_steps: int = typer.Option(1000, "--dagger-steps", help="Optimiser steps after each DAgger round."),
+    threads: int = typer.Option(1, "--threads", help="torch threads per process."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    export: Path | None = typer.Option(
+        None, "--export", help="Copy the best model here at the end (fp16), e.g. weights/policy."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train the transformer policy. Under `torchrun --nproc_per_node K` it trains with DDP (gloo)."""
+    from policies.train import TrainConfig, fit
+    from policies.transformer.policy_transformer import load_pretrained, save_pretrained
+
+    if not data and not resume:
+        raise typer.BadParameter("give --data (expert traces) or --resume")
+    tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
+                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter,
+                     dagger_rounds=dagger_rounds, dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
+                     threads=threads, seed=seed)  # fmt: skip
+    if resume and not data:
+        import torch
+
+        from policies.train import checkpoint_configs
+
+        _, saved = checkpoint_configs(out / "last.pt")
+        tc = TrainConfig(**{**saved, "steps": steps if steps != 4000 else saved["steps"]})
+        tc.dagger_rounds = max(tc.dagger_rounds, dagger_rounds)
+        del torch
+    overrides = {"memory": memory, "d_model": d_model, "n_layers": layers}
+
+    def on_log(row: dict) -> None:
+        if row.get("kind") == "val":
+            err_console.print(f"step {row['step']}: val loss {row['val_loss']:.4f}  "
+                              f"act acc {row.get('val_acc_act', 0):.3f}  ptr acc {row.get('val_acc_ptr', 0):.3f}")  # fmt: skip
+        elif row.get("kind") == "dagger":
+            err_console.print(f"DAgger round {row['round']}: policy success {row['success_rate']:.1%} "
+                              f"on {row['episodes']} episodes; {row['aggregated_episodes']} aggregated")  # fmt: skip
+
+    if quiet:
+        trainer = fit(tc, overrides, resume=resume, on_log=on_log)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("train policy"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                      TimeRemainingColumn(), console=err_console) as bar:  # fmt: skip
+            task = bar.add_task("train", total=None, info="")
+
+            def progress(step: int, total: int, logs: dict) -> None:
+                bar.update(task, completed=step, total=total, info=f"loss {logs.get('loss', 0):.3f}")
+
+            trainer = fit(tc, overrides, resume=resume, on_log=on_log, progress=progress)
+    result = {"step": trainer.step, "best_val_loss": trainer.best_val, "out": str(out)}
+    if export is not None and trainer.rank == 0:
+        best = out / "best" if (out / "best").exists() else out / "last"
+        save_pretrained(
+            load_pretrained(best), export, fp16=True, extra={"source": str(best), "step": trainer.step}
+        )
+        result["exported"] = str(export)
+    print_json(result)

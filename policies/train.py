@@ -1,0 +1,436 @@
+"""Training the transformer policy: behaviour cloning on expert traces, then DAgger rounds in the sandbox.
+
+One loop a newcomer can follow (`train`): sample a batch of episodes → loss → step → log (JSONL) →
+validate → checkpoint. Checkpoints (``OUT/last.pt``) hold the model and training configs, the optimiser,
+the step and the DAgger data gathered so far, so ``--resume`` continues exactly where a run stopped; the
+best model by validation loss is kept as ``OUT/best/`` (safetensors + config.json, loadable by
+`TransformerPolicy.from_pretrained`).
+
+DAgger (`dagger_round`): the current policy drives the sandbox; at every state it reaches the expert says
+what it would do; those (state, expert action) pairs join the training set, and training continues.
+
+Multi-process: run under ``torchrun --nproc_per_node K`` and the loop uses DistributedDataParallel (gloo):
+each rank draws its own batches; rank 0 logs, validates and saves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agent.errors import DeskpilotError
+from agent.types import Element, Task
+from policies.transformer.configuration_transformer import TransformerPolicyConfig
+from policies.transformer.modeling_transformer import TransformerPolicyModel
+from policies.transformer.policy_transformer import save_pretrained
+from policies.transformer.processor_transformer import (
+    EpisodeRecord,
+    StepRecord,
+    collate,
+    encode_episode,
+    hotkey_name,
+)
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Paths are folders of traces (or folders of trace folders)."""
+
+    data: list[str] = field(default_factory=list)
+    val_data: list[str] = field(default_factory=list)
+    out: str = "runs/policy"
+    steps: int = 4000
+    batch_episodes: int = 16
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 20
+    val_every: int = 250
+    save_every: int = 250
+    threads: int = 1
+    # robustness to detection noise: per element drop probability and box jitter (fraction of its size)
+    drop_elements: float = 0.0
+    jitter: float = 0.0
+    # DAgger: rounds after BC, episodes per round, steps trained after each round
+    dagger_rounds: int = 0
+    dagger_episodes: int = 200
+    dagger_steps: int = 1000
+    dagger_split: str = "train"
+    max_episode_steps: int = 30
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- data
+def record_from_trace(path: str | Path) -> EpisodeRecord | None:
+    """An expert trace as an episode to imitate; None for a failed or empty run."""
+    from agent.trace import read_trace
+
+    t = read_trace(path)
+    summary = t.meta.get("summary") or {}
+    if not t.steps or summary.get("success") is False:
+        return None
+    task = t.task or Task("")
+    screen = t.screen or (1280, 800)
+    steps = [StepRecord(list(s.elements), s.action, s.target) for s in t.steps]
+    return EpisodeRecord(task.instruction, screen, steps, meta={"task": task.to_dict(), "path": str(path)})
+
+
+def load_records(paths: Iterable[str | Path], skip: set[str] | None = None) -> list[EpisodeRecord]:
+    """Every successful episode under ``paths`` (trace folders, or folders holding trace folders), except
+    the trace folders in ``skip`` (already loaded). A trace still being written (no summary yet) waits."""
+    from agent.trace import META_FILE
+
+    out = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise DeskpilotError(f"no such demonstration folder: {p}")
+        folders = (
+            [p] if (p / META_FILE).exists() else sorted(c for c in p.iterdir() if (c / META_FILE).exists())
+        )
+        if not folders:
+            raise DeskpilotError(
+                f"{p} holds no traces (folders with {META_FILE}); run `deskpilot sandbox gen-demos`"
+            )
+        for f in folders:
+            if skip is not None and str(f) in skip:
+                continue
+            if "summary" not in json.loads((f / META_FILE).read_text(encoding="utf-8")):
+                continue  # still being generated
+            rec = record_from_trace(f)
+            if rec is not None:
+                out.append(rec)
+    return out
+
+
+def extend_hotkeys(cfg: TransformerPolicyConfig, records: Iterable[EpisodeRecord]) -> None:
+    """Add every key combo the demonstrations press to the hotkey vocabulary (before building the model)."""
+    from agent.types import Hotkey
+
+    for rec in records:
+        for st in rec.steps:
+            if isinstance(st.label, Hotkey) and hotkey_name(st.label.keys) not in cfg.hotkeys:
+                cfg.hotkeys.append(hotkey_name(st.label.keys))
+
+
+def augment(rec: EpisodeRecord, rng: random.Random, drop: float, jitter: float) -> EpisodeRecord:
+    """Detection noise: drop non-target elements with probability ``drop``, jitter every box by up to
+    ``jitter`` of its size (targets are kept so the label stays valid)."""
+    if drop <= 0 and jitter <= 0:
+        return rec
+    steps = []
+    for st in rec.steps:
+        keep_ids = {id(st.label_target), id(st.done_target)}
+        els: list[Element] = []
+        for e in st.elements:
+            protected = any(
+                e is t or (t is not None and e.box == t.box) for t in (st.label_target, st.done_target)
+            )
+            if not protected and rng.random() < drop:
+                continue
+            if jitter > 0 and not protected:
+                x1, y1, x2, y2 = e.box
+                w, h = x2 - x1, y2 - y1
+                dx1, dx2 = (rng.uniform(-jitter, jitter) * w for _ in range(2))
+                dy1, dy2 = (rng.uniform(-jitter, jitter) * h for _ in range(2))
+                nx1, nx2 = sorted((max(x1 + dx1, 0.0), max(x2 + dx2, 0.0)))
+                ny1, ny2 = sorted((max(y1 + dy1, 0.0), max(y2 + dy2, 0.0)))
+                e = Element((nx1, ny1, nx2, ny2), e.kind, e.score, e.text, e.embedding, e.state, e.id)
+            els.append(e)
+        del keep_ids
+        steps.append(StepRecord(els, st.label, st.label_target, st.done, st.done_target))
+    return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
+
+
+# --------------------------------------------------------------------------------------------- loop
+def _lr(step: int, tc: TrainConfig, total: int) -> float:
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    p = min(1.0, (step - tc.warmup) / max(1, total - tc.warmup))
+    return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class Trainer:
+    """Holds the model, optimiser, data and counters; `run` trains until ``until`` steps."""
+
+    def __init__(self, model_cfg: TransformerPolicyConfig, tc: TrainConfig, train: list[EpisodeRecord],
+                 val: list[EpisodeRecord], *, log: Callable[[dict], None] | None = None):  # fmt: skip
+        self.tc, self.cfg = tc, model_cfg
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        torch.manual_seed(tc.seed)
+        self.model = TransformerPolicyModel(model_cfg)
+        self.opt = torch.optim.AdamW(self._param_groups(), lr=tc.lr, betas=(0.9, 0.98))
+        self.step = 0
+        self.best_val = float("inf")
+        self.train_records, self.val_records = list(train), list(val)
+        self.extra_records: list[EpisodeRecord] = []  # gathered by DAgger
+        self.rng = random.Random(tc.seed * 1000 + self.rank)
+        self._cache: dict[int, dict] = {}
+        self.out = Path(tc.out)
+        self.log_fn = log
+        self.ddp = None
+        if self.world > 1:
+            import torch.distributed as dist
+            from torch.nn.parallel import DistributedDataParallel
+
+            if not dist.is_initialized():
+                dist.init_process_group("gloo")
+            self.ddp = DistributedDataParallel(self.model)
+
+    def _param_groups(self) -> list[dict]:
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim < 2 or "norm" in name or name.endswith("bias") else decay).append(p)
+        return [
+            {"params": decay, "weight_decay": self.tc.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    # -------------------------------------------------------------------------------- batches
+    def _encoded(self, rec: EpisodeRecord) -> dict:
+        tc = self.tc
+        if tc.drop_elements > 0 or tc.jitter > 0:
+            return encode_episode(augment(rec, self.rng, tc.drop_elements, tc.jitter), self.cfg)
+        key = id(rec)
+        if key not in self._cache:
+            self._cache[key] = encode_episode(rec, self.cfg)
+        return self._cache[key]
+
+    def batch(self) -> dict:
+        pool = self.train_records + self.extra_records
+        if not pool:
+            raise DeskpilotError("no training episodes")
+        recs = [pool[self.rng.randrange(len(pool))] for _ in range(self.tc.batch_episodes)]
+        return collate([self._encoded(r) for r in recs], self.cfg)
+
+    # -------------------------------------------------------------------------------- train / validate
+    def train_step(self, total: int) -> dict[str, float]:
+        self.model.train()
+        lr = _lr(self.step, self.tc, total)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        b = self.batch()
+        loss, logs = (self.ddp or self.model)(b)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.opt.step()
+        self.step += 1
+        return {"step": self.step, "loss": float(loss.detach()), "lr": lr, "grad_norm": float(gn), **logs}
+
+    @torch.no_grad()
+    def validate(self, max_episodes: int = 256) -> dict[str, float]:
+        """Mean loss and head accuracies on validation episodes (teacher-forced)."""
+        self.model.eval()
+        recs = self.val_records[:max_episodes]
+        if not recs:
+            return {}
+        sums: dict[str, float] = {}
+        n = 0
+        for i in range(0, len(recs), 32):
+            chunk = recs[i : i + 32]
+            b = collate([encode_episode(r, self.cfg) for r in chunk], self.cfg)
+            loss, logs = self.model(b)
+            for k, v in {"loss": float(loss), **logs}.items():
+                sums[k] = sums.get(k, 0.0) + v * len(chunk)
+            n += len(chunk)
+        return {f"val_{k}": v / n for k, v in sums.items()}
+
+    def run(self, until: int, *, total: int | None = None, progress: Any = None) -> None:
+        """Train until ``self.step == until``; ``total`` sets the LR schedule's length."""
+        total = total or until
+        tc = self.tc
+        window: list[dict] = []
+        t0 = time.perf_counter()
+        while self.step < until:
+            logs = self.train_step(total)
+            window.append(logs)
+            if progress is not None:
+                progress(self.step, logs)
+            if self.rank != 0:
+                continue
+            if self.step % tc.log_every == 0:
+                mean = {k: sum(w.get(k, 0.0) for w in window) / len(window) for k in window[-1]}
+                mean.update(step=self.step, sec_per_step=(time.perf_counter() - t0) / len(window))
+                self.log({"kind": "train", **mean})
+                window, t0 = [], time.perf_counter()
+            if self.step % tc.val_every == 0 or self.step == until:
+                self.refresh_data()
+                val = self.validate()
+                if val:
+                    self.log({"kind": "val", "step": self.step, **val})
+                    if val["val_loss"] < self.best_val:
+                        self.best_val = val["val_loss"]
+                        save_pretrained(self.model, self.out / "best", fp16=False,
+                                        extra={"step": self.step, "val": val})  # fmt: skip
+            if self.step % tc.save_every == 0 or self.step == until:
+                self.save()
+
+    def refresh_data(self) -> None:
+        """Pick up episodes written into the data folders since the last look (demos still generating)."""
+        seen = {r.meta.get("path", "") for r in self.train_records + self.val_records}
+        new = load_records(self.tc.data, skip=seen)
+        if new:
+            self.train_records.extend(new)
+            self.log({"kind": "data", "step": self.step, "new_episodes": len(new),
+                      "train_episodes": len(self.train_records)})  # fmt: skip
+
+    def log(self, row: dict) -> None:
+        row = {"time": round(time.time(), 3), **row}
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.log_fn is not None:
+            self.log_fn(row)
+
+    # -------------------------------------------------------------------------------- checkpoints
+    def save(self, phase: dict | None = None) -> Path:
+        """Write ``OUT/last.pt`` atomically (model, optimiser, step, configs, DAgger data, phase)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if phase is not None:
+            self.phase = phase
+        ckpt = {
+            "model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+            "best_val": self.best_val, "model_cfg": self.cfg.to_dict(), "train_cfg": self.tc.to_dict(),
+            "extra_records": self.extra_records, "phase": getattr(self, "phase", {}),
+            "rng": self.rng.getstate(),
+        }  # fmt: skip
+        tmp = self.out / "last.pt.tmp"
+        torch.save(ckpt, tmp)
+        os.replace(tmp, self.out / "last.pt")
+        save_pretrained(self.model, self.out / "last", fp16=False, extra={"step": self.step})
+        return self.out / "last.pt"
+
+    def load(self, path: str | Path) -> None:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if ckpt["model_cfg"] != self.cfg.to_dict():
+            raise DeskpilotError(f"{path} was trained with another model config; start a new --out folder")
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["opt"])
+        self.step, self.best_val = ckpt["step"], ckpt["best_val"]
+        self.extra_records = ckpt.get("extra_records", [])
+        self.phase = ckpt.get("phase", {})
+        self.rng.setstate(ckpt["rng"])
+
+
+def checkpoint_configs(path: str | Path) -> tuple[TransformerPolicyConfig, dict]:
+    """The model config and train config stored in a checkpoint (to resume with the same settings)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return TransformerPolicyConfig.from_dict(ckpt["model_cfg"]), ckpt["train_cfg"]
+
+
+# --------------------------------------------------------------------------------------------- DAgger
+def dagger_round(model: TransformerPolicyModel, tasks: list[Task], make_env: Callable[[], Any],
+                 make_expert: Callable[[], Any], *, max_steps: int = 30,
+                 progress: Callable[[int], None] | None = None) -> tuple[list[EpisodeRecord], dict]:  # fmt: skip
+    """Run the policy on ``tasks``; label every visited state with the expert.
+
+    Returns the labelled episodes (the policy's actions as ``done``, the expert's as ``label``) and the
+    round's success rate. The expert must be able to answer from any state (`policies.scripted`).
+    """
+    from agent.types import CallUser, Finished
+    from policies.transformer.policy_transformer import TransformerPolicy
+
+    policy = TransformerPolicy(model)
+    expert = make_expert()
+    records, wins = [], 0
+    with make_env() as env:
+        for i, task in enumerate(tasks):
+            obs = env.reset(task)
+            policy.reset(task)
+            expert.reset(task)
+            steps = []
+            for _ in range(max_steps):
+                elements = list(obs.elements or [])
+                want = expert.act(obs, elements)
+                got = policy.act(obs, elements)
+                steps.append(StepRecord(elements, want.action, want.target, got.action, got.target))
+                if isinstance(got.action, Finished | CallUser):
+                    break
+                env.act(got.action)
+                obs = env.observe()
+            wins += bool(env.success())
+            records.append(EpisodeRecord(task.instruction, obs.size, steps, meta={"task": task.to_dict()}))
+            if progress is not None:
+                progress(i + 1)
+    return records, {"episodes": len(tasks), "success_rate": wins / max(len(tasks), 1)}
+
+
+# --------------------------------------------------------------------------------------------- the whole run
+def fit(tc: TrainConfig, model_overrides: dict[str, Any] | None = None, *, resume: bool = False,
+        on_log: Callable[[dict], None] | None = None, progress: Any = None) -> Trainer:  # fmt: skip
+    """Behaviour cloning for ``tc.steps`` steps, then ``tc.dagger_rounds`` DAgger rounds.
+
+    With ``resume`` and ``OUT/last.pt`` present, the run continues from the checkpoint (same model config;
+    ``tc`` may extend ``steps`` or add DAgger rounds). ``progress(step, total, logs)`` is called every step.
+    """
+    torch.set_num_threads(max(1, tc.threads))
+    ckpt_path = Path(tc.out) / "last.pt"
+    if resume and ckpt_path.exists():
+        model_cfg, _ = checkpoint_configs(ckpt_path)
+    else:
+        if resume:
+            raise DeskpilotError(f"nothing to resume: {ckpt_path} does not exist")
+        model_cfg = TransformerPolicyConfig(**(model_overrides or {}))
+    train_recs = load_records(tc.data)
+    val_recs = load_records(tc.val_data) if tc.val_data else []
+    if not val_recs:  # hold out a slice of the training episodes
+        k = max(1, len(train_recs) // 20)
+        train_recs, val_recs = train_recs[k:], train_recs[:k]
+    if not (resume and ckpt_path.exists()):
+        extend_hotkeys(model_cfg, train_recs)
+    trainer = Trainer(model_cfg, tc, train_recs, val_recs, log=on_log)
+    if resume and ckpt_path.exists():
+        trainer.load(ckpt_path)
+    trainer.log({"kind": "start", "step": trainer.step, "train_episodes": len(train_recs),
+                 "val_episodes": len(val_recs), "params": sum(p.numel() for p in trainer.model.parameters()),
+                 "model_cfg": model_cfg.to_dict(), "train_cfg": tc.to_dict()})  # fmt: skip
+    total = tc.steps + tc.dagger_rounds * tc.dagger_steps
+
+    def tick(step: int, logs: dict) -> None:
+        if progress is not None:
+            progress(step, total, logs)
+
+    trainer.run(tc.steps, total=total, progress=tick)
+    for r in range(tc.dagger_rounds):
+        until = tc.steps + (r + 1) * tc.dagger_steps
+        gathered = trainer.phase.get("dagger_gathered", -1) if hasattr(trainer, "phase") else -1
+        if gathered < r:
+            recs, stats = gather_dagger(trainer, r)
+            trainer.extra_records.extend(recs)
+            trainer.log({"kind": "dagger", "round": r, "step": trainer.step, **stats,
+                         "aggregated_episodes": len(trainer.extra_records)})  # fmt: skip
+            trainer.save(phase={"dagger_gathered": r})
+        trainer.run(until, total=total, progress=tick)
+    return trainer
+
+
+def gather_dagger(trainer: Trainer, round_index: int) -> tuple[list[EpisodeRecord], dict]:
+    """One DAgger round on fresh training-split tasks (a different slice each round)."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from policies.scripted import ExpertPolicy
+
+    tc = trainer.tc
+    tasks = [
+        t.to_task() for t in generate_split(tc.dagger_split, tc.dagger_episodes, seed=1000 + round_index)
+    ]
+    trainer.model.eval()
+    recs, stats = dagger_round(trainer.model, tasks, SandboxEnv, ExpertPolicy, max_steps=tc.max_episode_steps)
+    trainer.model.train()
+    return recs, stats

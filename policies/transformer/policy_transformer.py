@@ -1,0 +1,254 @@
+"""`TransformerPolicy`: the network behind the `Policy` interface — reset, act one step, save, load.
+
+Acting keeps three things between steps, all of constant size: the memory blocks' recurrent states, the
+read-out for the next step, and the text registers. ``memory=False`` (the ablation) zeroes the read-out and
+keeps the registers empty, so nothing crosses from one step to the next.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agent.errors import WeightsError
+from agent.types import (
+    Action,
+    Click,
+    Drag,
+    Element,
+    Finished,
+    Hotkey,
+    Move,
+    Observation,
+    Scroll,
+    Task,
+    TypeText,
+    Wait,
+)
+from policies.base import Decision, Policy
+from policies.transformer.configuration_transformer import (
+    ACTION_CLASSES,
+    SCROLL_DIRECTIONS,
+    TransformerPolicyConfig,
+)
+from policies.transformer.modeling_transformer import TransformerPolicyModel
+from policies.transformer.processor_transformer import (
+    IGNORE,
+    EpisodeRecord,
+    Registers,
+    StepRecord,
+    candidate_text,
+    collate,
+    encode_episode,
+    hasher_for,
+    hotkey_name,
+    text_bags,
+)
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+FORMAT = "deskpilot.policy.transformer"
+#: Where the shipped weights live (repository root / weights / policy).
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "policy"
+
+
+class TransformerPolicy(Policy):
+    """Decides each step from the instruction, the elements and its O(1) memory of earlier steps."""
+
+    name = "transformer"
+
+    def __init__(self, model: TransformerPolicyModel, *, memory: bool = True, device: str = "cpu"):
+        self.model = model.to(device).eval()
+        self.cfg = model.cfg
+        self.use_memory = memory
+        self.device = torch.device(device)
+        self.reset(Task(""))
+
+    # ------------------------------------------------------------------------------------ acting
+    def reset(self, task: Task | str | None = None) -> None:
+        task = Task(task) if isinstance(task, str) else (task or Task(""))
+        self.instruction = task.instruction
+        self.states = self.model.init_memory(1)
+        self.readout = torch.zeros(1, self.cfg.d_model, device=self.device)
+        self.registers = Registers(self.cfg.n_registers)
+        self.t = 0
+
+    @torch.inference_mode()
+    def act(self, observation: Observation, elements: list[Element]) -> Decision:
+        """One decision; O(1) in the number of steps taken so far."""
+        rec = EpisodeRecord(self.instruction, observation.size, [StepRecord(list(elements), None)])
+        ep = encode_episode(rec, self.cfg, keep_targets=False, registers=[self.registers.snapshot()])
+        kept = ep["kept"][0]
+        batch = _to(collate([ep], self.cfg), self.device)
+        m = self.model
+        inp = m.embed(batch)
+        enc = m.encode(inp, self.readout if self.use_memory else torch.zeros_like(self.readout))
+        words = {"ewords": batch["ewords"][0], "rwords": batch["rwords"][0]}
+        out = m.heads(words, inp, enc)
+        self.last_logits = {k: v for k, v in out.items() if not k.startswith("_")}  # for tests and debugging
+        shown = [elements[i] for i in kept]
+        action, tgt, text, key, info = self._decode(batch, words, inp, enc, out, ep, shown, observation.size)
+        if self.use_memory:
+            # what was done, into the memory (its read-out is for the next step) and maybe a register
+            dev = self.device
+            text_emb = m.embed_texts(text_bags([text], hasher_for(self.cfg)))
+            token = m.memory_tokens(inp, torch.tensor([ACTION_CLASSES.index(info["class"])], device=dev),
+                                    torch.tensor([tgt], device=dev), text_emb, torch.tensor([key], device=dev))  # fmt: skip
+            self.readout, self.states = m.memory_step(token, self.states)
+            write = int(out["write"][0].argmax())
+            if write < len(shown):
+                self.registers.push(shown[write].text)
+                info["remembered"] = shown[write].text
+        self.t += 1
+        return Decision(action, target=shown[tgt] if tgt >= 0 else None, info=info)
+
+    def _decode(self, batch: dict, words: dict, inp: Any, enc: dict, out: dict, ep: dict, shown: list[Element],
+                size: tuple[int, int]) -> tuple[Action, int, str, int, dict[str, Any]]:  # fmt: skip
+        """The action the heads choose -> (action, target index, typed text, hotkey index, info)."""
+        probs = out["act"][0].float().softmax(-1)
+        cls = ACTION_CLASSES[int(probs.argmax())]
+        info: dict[str, Any] = {"class": cls, "p": round(float(probs.max()), 4), "step": self.t}
+        tgt, text, key = -1, "", -1
+        if cls in ("click", "double_click", "right_click", "move", "drag", "scroll"):
+            if not shown:
+                return Wait(0.5), -1, "", -1, {**info, "class": "wait", "why": "no elements"}
+            tgt = int(out["ptr"][0, : len(shown)].argmax())
+            u, v, u2, v2 = (float(z) for z in m_offset(self.model, enc, tgt))
+            x1, y1, x2, y2 = shown[tgt].box
+            bw, bh = x2 - x1, y2 - y1
+            x = _clip(x1 + min(max(u, 0.0), 1.0) * bw, size[0])
+            y = _clip(y1 + min(max(v, 0.0), 1.0) * bh, size[1])
+            info["target"] = tgt
+            if cls == "click":
+                action: Action = Click(x, y)
+            elif cls == "double_click":
+                action = Click(x, y, count=2)
+            elif cls == "right_click":
+                action = Click(x, y, button="right")
+            elif cls == "move":
+                action = Move(x, y)
+            elif cls == "drag":
+                action = Drag(x, y, _clip(x1 + u2 * bw, size[0]), _clip(y1 + v2 * bh, size[1]))
+            else:
+                d = SCROLL_DIRECTIONS[int(out["sdir"][0].argmax())]
+                action = Scroll(x, y, d, int(out["samt"][0].argmax()) + 1)
+        elif cls == "type":
+            start = int(out["start"][0].argmax())
+            end = int(
+                self.model.end_logits(words, inp, enc, out, torch.tensor([start], device=self.device))[
+                    0
+                ].argmax()
+            )
+            text = candidate_text(
+                self.instruction,
+                ep["elem_text"][0],
+                ep["reg_text"][0],
+                start,
+                end,
+                self.cfg,
+                batch["instr"].shape[1],
+                batch["kind"].shape[2],
+            )
+            if not text:
+                return Wait(0.5), -1, "", -1, {**info, "class": "wait", "why": "empty copy span"}
+            submit = bool(out["submit"][0].argmax())
+            action = TypeText(text + ("\n" if submit else ""))
+        elif cls == "hotkey":
+            key = int(out["key"][0].argmax())
+            action = Hotkey(tuple(self.cfg.hotkeys[key].split("+")))
+        elif cls == "finished":
+            action = Finished(True)
+        else:
+            action = Wait(0.5)
+        return action, tgt, text, key, info
+
+    # ------------------------------------------------------------------------------------ weights
+    def save(self, path: str | Path, *, fp16: bool = True, extra: dict[str, Any] | None = None) -> Path:
+        return save_pretrained(self.model, path, fp16=fp16, extra=extra)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, memory: bool = True, device: str = "cpu"
+    ) -> TransformerPolicy:
+        return cls(load_pretrained(path), memory=memory, device=device)
+
+
+def m_offset(model: TransformerPolicyModel, enc: dict, tgt: int) -> torch.Tensor:
+    return model.offset(enc, torch.tensor([tgt], device=enc["h"].device))[0]
+
+
+def _clip(v: float, limit: int) -> float:
+    return float(min(max(v, 0.0), max(limit - 1, 0)))
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def save_pretrained(model: TransformerPolicyModel, path: str | Path, *, fp16: bool = True,
+                    extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
+    """Write ``config.json`` and ``model.safetensors`` (fp16 by default) into folder ``path``."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if fp16 else torch.float32
+    state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+             for k, v in model.state_dict().items()}  # fmt: skip
+    save_file(state, str(path / WEIGHTS_FILE), metadata={"format": FORMAT})
+    doc = {"format": FORMAT, "config": model.cfg.to_dict(), **(extra or {})}
+    (path / CONFIG_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_pretrained(path: str | Path) -> TransformerPolicyModel:
+    """Rebuild the model from ``path`` (a folder with config.json + model.safetensors); WeightsError if the
+    files are missing or do not match the configuration."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    cfg_file, w_file = path / CONFIG_FILE, path / WEIGHTS_FILE
+    if not cfg_file.is_file() or not w_file.is_file():
+        raise WeightsError(f"no policy weights in {path} (need {CONFIG_FILE} and {WEIGHTS_FILE}); "
+                           "train them with `deskpilot train policy`")  # fmt: skip
+    try:
+        doc = json.loads(cfg_file.read_text(encoding="utf-8"))
+        cfg = TransformerPolicyConfig.from_dict(doc.get("config", doc))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{cfg_file}: not a policy config ({exc})") from None
+    model = TransformerPolicyModel(cfg)
+    try:
+        state = load_file(str(w_file))
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{w_file}: unreadable weights ({exc})") from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or bad:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
+        if bad:
+            k = bad[0]
+            parts.append(f"shape of {k}: weights {list(state[k].shape)} vs config {list(own[k].shape)}")
+        raise WeightsError(f"{w_file} does not match {cfg_file}: {'; '.join(parts)}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return model.eval()
+
+
+def make_transformer_policy(weights: str | Path | None = None, device: str = "cpu", memory: bool = True,
+                            **_: Any) -> TransformerPolicy:  # fmt: skip
+    """Registry factory: the shipped weights unless ``weights`` names another folder."""
+    return TransformerPolicy.from_pretrained(
+        weights or DEFAULT_WEIGHTS, memory=memory, device=device or "cpu"
+    )
+
+
+__all__ = ["IGNORE", "TransformerPolicy", "hotkey_name", "load_pretrained", "make_transformer_policy",
+           "save_pretrained"]  # fmt: skip

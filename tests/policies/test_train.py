@@ -1,0 +1,144 @@
+"""Training the transformer policy: traces -> episodes, the loop, checkpoints and resume, DAgger, eval, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agent.trace import TraceWriter
+from agent.types import ActionResult, Click, Element, Finished, Observation, Step, Task, TypeText
+from policies.train import TrainConfig, Trainer, augment, dagger_round, fit, load_records, record_from_trace
+from policies.transformer.configuration_transformer import TransformerPolicyConfig
+from policies.transformer.policy_transformer import TransformerPolicy
+from policies.transformer.processor_transformer import encode_episode
+
+TINY = {"d_model": 32, "n_heads": 2, "n_layers": 1, "text_dim": 16, "text_buckets": 512}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_demo(path: Path, i: int, success: bool = True) -> Path:
+    """An expert-like episode: click the named button (left or right of two), type a word, finish."""
+    rng = random.Random(i)
+    names = rng.sample(["Save", "Open", "Close", "Print", "Share"], 2)
+    want = rng.randrange(2)
+    word = rng.choice(["alpha", "beta", "gamma"])
+    els = [Element((20 + 200 * k, 50, 140 + 200 * k, 80), "button", text=names[k], id=k) for k in range(2)]
+    field = Element((20, 120, 300, 150), "text_field", id=2)
+    screen = [*els, field]
+    task = Task(f"Click {names[want]} and type '{word}'", id=f"demo{i}")
+    steps = [(Click(*els[want].center), els[want]), (Click(*field.center), field), (TypeText(word), field),
+             (Finished(True), None)]  # fmt: skip
+    with TraceWriter(
+        path, task=task, target="sandbox", env_info={"screen": [640, 400]}, policy="expert"
+    ) as w:
+        for k, (a, t) in enumerate(steps):
+            w.write_step(Step(index=k, action=a, elements=screen, target=t, result=ActionResult()))
+        w.close({"success": success, "steps": len(steps)})
+    return path
+
+
+@pytest.fixture
+def demos(tmp_path: Path) -> Path:
+    root = tmp_path / "demos"
+    for i in range(24):
+        write_demo(root / f"{i:03d}", i)
+    write_demo(root / "failed", 99, success=False)
+    return root
+
+
+def test_records_from_traces_skip_failures(demos: Path):
+    recs = load_records([demos])
+    assert len(recs) == 24  # the failed episode is left out
+    rec = record_from_trace(demos / "000")
+    assert rec is not None and rec.screen == (640, 400) and len(rec.steps) == 4
+    assert rec.instruction.startswith("Click ") and isinstance(rec.steps[2].label, TypeText)
+    assert record_from_trace(demos / "failed") is None
+
+
+def test_augment_keeps_targets_and_perturbs_others(demos: Path):
+    rec = load_records([demos / "000"])[0]
+    noisy = augment(rec, random.Random(0), drop=1.0, jitter=0.2)
+    for before, after in zip(rec.steps, noisy.steps, strict=True):
+        if before.label_target is not None:
+            assert any(e.box == before.label_target.box for e in after.elements)
+        assert len(after.elements) == (1 if before.label_target is not None else 0)
+    jittered = augment(rec, random.Random(1), drop=0.0, jitter=0.2)
+    assert any(a.box != b.box for a, b in zip(rec.steps[3].elements, jittered.steps[3].elements, strict=True))
+
+
+def test_trainer_learns_checkpoints_and_resumes(demos: Path, tmp_path: Path):
+    out = tmp_path / "run"
+    tc = TrainConfig(data=[str(demos)], out=str(out), steps=40, batch_episodes=6, lr=3e-3, warmup=5,
+                     log_every=10, val_every=20, save_every=20)  # fmt: skip
+    trainer = fit(tc, TINY)
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert train_rows[-1]["loss"] < 0.5 * train_rows[0]["loss"]
+    assert any(r["kind"] == "val" for r in rows) and (out / "best" / "model.safetensors").exists()
+    assert trainer.step == 40 and (out / "last.pt").exists()
+    # resume: the step counter and the weights continue where they stopped
+    tc2 = TrainConfig(**{**tc.to_dict(), "steps": 45})
+    again = fit(tc2, TINY, resume=True)
+    assert again.step == 45
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "start"] == [0, 40]
+    # the saved model acts: on a training screen its first move is a click inside an element
+    policy = TransformerPolicy.from_pretrained(out / "last")
+    rec = load_records([demos / "003"])[0]
+    policy.reset(Task(rec.instruction))
+    d = policy.act(Observation(np.zeros((400, 640, 3), np.uint8)), rec.steps[0].elements)
+    assert isinstance(d.action, Click) and d.target is not None and d.target.contains(d.action.x, d.action.y)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path, demos: Path):
+    from agent.errors import DeskpilotError
+
+    with pytest.raises(DeskpilotError, match="nothing to resume"):
+        fit(TrainConfig(data=[str(demos)], out=str(tmp_path / "none")), TINY, resume=True)
+    with pytest.raises(DeskpilotError, match="no such demonstration folder"):
+        load_records([tmp_path / "missing"])
+
+
+def test_dagger_round_labels_policy_states_with_the_expert():
+    """Real sandbox, real expert: the (untrained) policy drives, the expert labels every visited state."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from policies.scripted import ExpertPolicy
+    from policies.transformer.modeling_transformer import TransformerPolicyModel
+
+    torch.manual_seed(0)
+    cfg = TransformerPolicyConfig(**TINY)
+    tasks = [t.to_task() for t in generate_split("train", 2, families=["click_button", "toggle_checkbox"])]
+    recs, stats = dagger_round(TransformerPolicyModel(cfg), tasks, SandboxEnv, ExpertPolicy, max_steps=3)
+    assert len(recs) == 2 and 0.0 <= stats["success_rate"] <= 1.0
+    for rec in recs:
+        assert 1 <= len(rec.steps) <= 3
+        first = rec.steps[0]
+        assert isinstance(first.label, Click)  # the expert's first move is a click on the named widget
+        assert first.label_target is not None and first.label_target in first.elements
+        assert first.done is not None
+        ep = encode_episode(rec, cfg)
+        assert ep["labels"]["act"][0] == 0 and ep["labels"]["tgt"][0] >= 0
+
+
+def test_trainer_rejects_resuming_another_model(demos: Path, tmp_path: Path):
+    from agent.errors import DeskpilotError
+
+    tc = TrainConfig(data=[str(demos)], out=str(tmp_path / "r"), steps=2, batch_episodes=2, val_every=1000)
+    t = Trainer(TransformerPolicyConfig(**TINY), tc, load_records([demos]), [])
+    t.run(2)
+    other = Trainer(TransformerPolicyConfig(**{**TINY, "d_model": 64}), tc, [], [])
+    with pytest.raises(DeskpilotError, match="another model config"):
+        other.load(tmp_path / "r" / "last.pt")
