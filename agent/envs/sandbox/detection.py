@@ -167,7 +167,7 @@ def _worker(
                 name = f"{index:06d}.{fmt}"
                 (images / name).write_bytes(encode_image(img, fmt))
                 h, w = img.shape[:2]
-                image = {"id": index + 1, "file_name": name, "width": w, "height": h, "style": info["style"],
+                image = {"id": index + 1, "file_name": name, "width": w, "height": h, "style": info["style"], "scale": info.get("scale", 1.0),
                          "dark": info["dark"], "templates": info["templates"]}  # fmt: skip
                 queue.put(("frame", index, image, _annotations(els, index + 1, 0)))
         queue.put(("done", None, None, None))
