@@ -51,7 +51,7 @@ class DetectorConfig:
     decoder_ffn_dim: int = 512
     decoder_layers: int = 3
     attention_heads: int = 4
-    num_queries: int = 100
+    num_queries: int = 150
     num_denoising: int = 50
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.25, 0.25, 0.25)

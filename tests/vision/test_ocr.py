@@ -1,0 +1,101 @@
+"""OCR of element crops on a real Qt screen rendered offscreen, the crop cache, and the OCR metrics."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from agent.types import Element
+from vision.ocr import OCR, edit_distance
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TEXTS = {"button": "Save changes", "label": "Invoice number", "checkbox": "Enable notifications",
+         "radio": "Express shipping", "link": "Forgot password"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def qt_screen() -> tuple[np.ndarray, list[Element]]:
+    """A real Qt form grabbed offscreen: (H×W×3 uint8 image, elements with their widgets' geometry)."""
+    from PySide6.QtWidgets import (
+        QApplication,
+        QCheckBox,
+        QLabel,
+        QPushButton,
+        QRadioButton,
+        QVBoxLayout,
+        QWidget,
+    )
+
+    app = QApplication.instance() or QApplication([])
+    root = QWidget()
+    root.resize(480, 300)
+    layout = QVBoxLayout(root)
+    widgets = {
+        "button": QPushButton(TEXTS["button"]),
+        "label": QLabel(TEXTS["label"]),
+        "checkbox": QCheckBox(TEXTS["checkbox"]),
+        "radio": QRadioButton(TEXTS["radio"]),
+        "link": QLabel(f'<a href="#">{TEXTS["link"]}</a>'),
+    }
+    for w in widgets.values():
+        layout.addWidget(w)
+    layout.addStretch(1)  # widgets keep their natural height, as in real forms
+    root.show()
+    app.processEvents()
+    img = root.grab().toImage().convertToFormat(root.grab().toImage().Format.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[
+        :, : img.width() * 3
+    ]
+    arr = arr.reshape(img.height(), img.width(), 3).copy()
+    dpr = root.devicePixelRatioF()
+    elements = []
+    for kind, w in widgets.items():
+        g = w.geometry()
+        # a label's geometry spans the layout's width; its text hint gives the inked part
+        width = w.sizeHint().width() if kind in ("label", "link") else g.width()
+        elements.append(Element(box=(g.x() * dpr, g.y() * dpr, (g.x() + width) * dpr, (g.y() + g.height()) * dpr),
+                                kind=kind))  # fmt: skip
+    root.close()
+    return arr, elements
+
+
+def test_reads_element_text_on_a_rendered_qt_screen(qt_screen):
+    image, elements = qt_screen
+    ocr = OCR()
+    ocr.read_elements(image, elements)
+    got = {e.kind: e.text for e in elements}
+    assert got == TEXTS
+
+
+def test_cache_skips_recognition_of_unchanged_crops(qt_screen):
+    image, elements = qt_screen
+    ocr = OCR()
+    ocr.read_elements(image, [Element(box=e.box, kind=e.kind) for e in elements])
+    assert ocr.stats.recognised == len(elements) and ocr.stats.hits == 0
+    again = [Element(box=e.box, kind=e.kind) for e in elements]
+    ocr.read_elements(image, again)
+    assert ocr.stats.recognised == len(elements) and ocr.stats.hits == len(elements)
+    assert [e.text for e in again] == list(TEXTS.values())
+    # one changed crop: only it is recognised again
+    changed = image.copy()
+    x1, y1, x2, y2 = (int(v) for v in elements[0].box)
+    changed[y1:y2, x1:x2] = 255 - changed[y1:y2, x1:x2]
+    ocr.read_elements(changed, [Element(box=e.box, kind=e.kind) for e in elements])
+    assert ocr.stats.recognised == len(elements) + 1
+
+
+def test_non_text_kinds_and_empty_crops_are_not_read(qt_screen):
+    image, _ = qt_screen
+    ocr = OCR()
+    icon = Element(box=(0, 0, 40, 40), kind="icon")
+    empty = Element(box=(10, 10, 10, 10), kind="label")
+    ocr.read_elements(image, [icon, empty])
+    assert icon.text == "" and empty.text == "" and ocr.stats.recognised == 0
+
+
+def test_edit_distance():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3 and edit_distance("same", "same") == 0

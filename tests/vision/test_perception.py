@@ -1,0 +1,107 @@
+"""The frame-diff cache: unchanged frames reuse elements, a local change re-detects only its region."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+
+from agent.types import Observation
+from vision.detector import Detector
+from vision.perception import Perception
+
+
+class CountingDetector:
+    """The real tiny detector, recording each call's image size and scale."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.inner = Detector(tiny_config()).eval()
+        self.config = self.inner.config
+        self.calls: list[dict] = []
+
+    def detect(self, images, **kw):
+        self.calls.append(
+            {"size": images[0].shape[1::-1], "scale": kw.get("scale"), "origin": kw.get("origin")}
+        )
+        return self.inner.detect(images, **kw)
+
+
+def _screen(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((400, 640, 3), 230, np.uint8)
+    for _ in range(12):
+        x, y = int(rng.integers(0, 560)), int(rng.integers(0, 360))
+        img[y : y + 30, x : x + 70] = rng.integers(0, 255, 3)
+    return img
+
+
+@pytest.fixture
+def perception():
+    det = CountingDetector()
+    # threshold 0: the random-weight detector's every query becomes an element, so there is plenty to track
+    return Perception(det, None, score_threshold=0.0, nms_iou=1.0, bf16=False, cell=16, margin=32), det
+
+
+def test_unchanged_frame_reuses_elements_without_detecting(perception):
+    p, det = perception
+    first = p(Observation(_screen()))
+    assert p.stats.mode == "full" and len(det.calls) == 1 and first
+    again = p(Observation(_screen()))
+    assert p.stats.mode == "cached" and len(det.calls) == 1
+    assert [e.box for e in again] == [e.box for e in first]
+    assert [e.kind for e in again] == [e.kind for e in first]
+    # returned lists are copies: a caller editing them does not corrupt the cache
+    again[0].text = "edited"
+    assert p(Observation(_screen()))[0].text == ""
+
+
+def test_local_change_redetects_only_that_region_and_keeps_the_rest(perception):
+    p, det = perception
+    first = p(Observation(_screen()))
+    frame = _screen()
+    frame[300:330, 500:560] = (255, 0, 0)  # a widget changes in the lower right
+    out = p(Observation(frame))
+    assert p.stats.mode == "region" and len(det.calls) == 2
+    x1, y1, x2, y2 = p.stats.region
+    assert x1 <= 500 and y1 <= 300 and x2 >= 560 and y2 >= 330  # covers the change...
+    assert (x2 - x1) * (y2 - y1) < 0.25 * 640 * 400  # ...and not the screen
+    assert det.calls[1]["size"] == (x2 - x1, y2 - y1)
+    assert det.calls[1]["scale"] == pytest.approx(0.24)  # what a full detect uses: 640×400 into 160×96
+
+    # elements away from the change are the very same as before
+    def far(e):
+        return e.box[2] < 450 or e.box[3] < 250
+
+    assert {e.box for e in first if far(e)} <= {e.box for e in out}
+    for e in out:
+        if not far(e) and e.box not in {f.box for f in first}:
+            assert e.box[2] > x1 and e.box[3] > y1  # new elements come from the region
+
+
+def test_large_change_or_new_size_forces_full_detect(perception):
+    p, det = perception
+    p(Observation(_screen(0)))
+    p(Observation(_screen(1)))  # a different screen everywhere
+    assert p.stats.mode == "full" and len(det.calls) == 2
+    p(Observation(np.full((300, 500, 3), 10, np.uint8)))  # another resolution
+    assert p.stats.mode == "full" and len(det.calls) == 3
+
+
+def test_origin_shifts_boxes_and_change_of_origin_invalidates(perception):
+    p, det = perception
+    base = p(Observation(_screen()))
+    shifted = p(Observation(_screen(), origin=(1920, 0)))
+    assert p.stats.mode == "full" and len(det.calls) == 2
+    assert sorted(e.box[0] - 1920 for e in shifted) == pytest.approx(sorted(e.box[0] for e in base), abs=1e-3)
+
+
+def test_changed_cells_grid(perception):
+    p, _ = perception
+    a = np.zeros((100, 150, 3), np.uint8)
+    b = a.copy()
+    b[40:50, 100:110] = 200
+    cells = p.changed_cells(a, b)
+    assert cells.shape == (7, 10)
+    assert cells.sum() >= 1 and cells[2:4, 6:7].any() and not cells[:, :5].any()

@@ -1,0 +1,125 @@
+"""Perception latency at 1280×800: full re-detect, OCR of the crops, an unchanged frame; bf16 vs fp32.
+
+Figures, not pass/fail (`deskpilot bench perception --json`). Frames are held-out sandbox screens
+resized to 1280×800. Without trained weights the detector is randomly initialised: latency is the same,
+but then the OCR figures use the ground-truth boxes (``ocr_boxes`` says which).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    s = sorted(ms)
+    return {
+        "median_ms": round(statistics.median(s), 2),
+        "p90_ms": round(s[min(len(s) - 1, int(0.9 * len(s)))], 2),
+    }
+
+
+def _frames(n: int, size: tuple[int, int]) -> tuple[list[np.ndarray], list[list[tuple[str, tuple]]]]:
+    """n held-out screens at ``size`` and their ground-truth (kind, xyxy) boxes, scaled alike."""
+    import json
+
+    from PIL import Image
+
+    from vision.evaluate import heldout_folder
+
+    folder = heldout_folder(max(n, 12), "heldout")
+    coco = json.loads((folder / "annotations.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    frames, truths = [], []
+    for im in coco["images"][:n]:
+        with Image.open(folder / "images" / Path(im["file_name"]).name) as f:
+            sx, sy = size[0] / f.width, size[1] / f.height
+            frames.append(np.asarray(f.convert("RGB").resize(size, Image.BILINEAR)))
+        boxes = [(names[a["category_id"]], (a["bbox"][0] * sx, a["bbox"][1] * sy, (a["bbox"][0] + a["bbox"][2]) * sx,
+                                            (a["bbox"][1] + a["bbox"][3]) * sy))
+                 for a in coco["annotations"] if a["image_id"] == im["id"]]  # fmt: skip
+        truths.append(boxes)
+    return frames, truths
+
+
+def bench_perception(
+    repeats: int = 20,
+    weights: str | Path = "weights/detector",
+    size: tuple[int, int] = (1280, 800),
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Median and p90 latency (ms) of each perception path; see the module docstring."""
+    import torch
+
+    from agent.types import Element, Observation
+    from vision.detector import Detector, DetectorConfig
+    from vision.ocr import OCR
+    from vision.perception import Perception
+
+    torch.set_num_threads(threads)
+    weights = Path(weights)
+    trained = (weights / "model.safetensors").is_file()
+    detector = Detector.load(weights) if trained else Detector(DetectorConfig()).eval()
+    frames, truths = _frames(min(repeats, 12), size)
+    out: dict[str, Any] = {"size": list(size), "repeats": repeats, "threads": threads,
+                           "weights": str(weights) if trained else "random-init"}  # fmt: skip
+
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        detector.detect([frames[0]], bf16=bf16)  # warm-up (allocations, anchors)
+        ms = []
+        for i in range(repeats):
+            t = time.perf_counter()
+            detector.detect([frames[i % len(frames)]], bf16=bf16)
+            ms.append((time.perf_counter() - t) * 1000)
+        out[f"detect_{name}"] = _summary(ms)
+    out["bf16_speedup"] = round(out["detect_fp32"]["median_ms"] / out["detect_bf16"]["median_ms"], 3)
+
+    # OCR of one screen's crops, cold cache each time (a fresh screen), then warm (nothing changed).
+    ocr = OCR(threads=threads)
+    ocr.read([np.full((20, 60, 3), 255, np.uint8)])  # load the model outside the timing
+    cold, counts = [], []
+    for i in range(repeats):
+        frame = frames[i % len(frames)]
+        if trained:
+            elements = detector.detect([frame], bf16=True)[0]
+        else:
+            elements = [Element(box=b, kind=k) for k, b in truths[i % len(frames)]]
+        ocr._cache.clear()
+        t = time.perf_counter()
+        ocr.read_elements(frame, elements)
+        cold.append((time.perf_counter() - t) * 1000)
+        counts.append(len(elements))
+    out["ocr_crops"] = {**_summary(cold), "elements_median": int(statistics.median(counts)),
+                        "ocr_boxes": "detector" if trained else "ground truth"}  # fmt: skip
+
+    # The whole pipeline: full re-detect + OCR (fresh screens), unchanged frames, a one-widget change.
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        full, same, region = [], [], []
+        for i in range(repeats):
+            frame = frames[i % len(frames)]
+            p = Perception(detector, ocr, bf16=bf16)  # a fresh cache: this screen was never seen
+            ocr._cache.clear()
+            t = time.perf_counter()
+            p(Observation(frame))
+            full.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            p(Observation(frame))
+            same.append((time.perf_counter() - t) * 1000)
+            changed = frame.copy()
+            y, x = 200 + 10 * (i % 20), 300
+            changed[y : y + 24, x : x + 120] = 255 - changed[y : y + 24, x : x + 120]
+            t = time.perf_counter()
+            p(Observation(changed))
+            region.append((time.perf_counter() - t) * 1000)
+        out[f"perception_full_{name}"] = _summary(full)
+        out[f"perception_unchanged_{name}"] = _summary(same)
+        out[f"perception_region_{name}"] = _summary(region)
+    out["targets"] = {
+        "full_redetect_plus_ocr_median_ms<=250": out["perception_full_bf16"]["median_ms"] <= 250,
+        "unchanged_frame_ms<=20": out["perception_unchanged_bf16"]["median_ms"] <= 20,
+    }
+    return out

@@ -1,0 +1,183 @@
+"""Screenshot -> elements: detector + OCR behind a frame-diff cache.
+
+Each call compares the new frame with the previous one on a grid of ``cell`` × ``cell`` pixel cells
+(mean absolute difference per cell, on a strided subsample so a 1280×800 frame costs ~1 ms):
+
+- no cell changed: the previous elements are returned again (copies), nothing runs;
+- the changed cells cover at most ``max_region_fraction`` of the screen: only their bounding
+  rectangle (plus a margin) is re-detected, *at the same scale* as a full re-detect, so the detector
+  sees elements at the size it was trained on. Previous elements that touch the changed rectangle are
+  dropped, the region's detections that touch it are added; the rest are kept as they were;
+- otherwise: full re-detect.
+
+OCR runs only on elements that are new or moved (and its own crop-hash cache catches the rest).
+Boxes are in the observation's screen pixels: image pixels (physical on HiDPI) plus ``origin``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.types import Element, Observation
+from vision.boxes import letterbox_params
+
+
+@dataclass
+class PerceptionStats:
+    """What the last call did (for traces and the status bar)."""
+
+    mode: str = ""  # "full", "region", "cached"
+    region: tuple[int, int, int, int] | None = None  # re-detected rectangle, image pixels xyxy
+    changed_fraction: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Perception:
+    """``Perception(detector, ocr)(observation) -> list[Element]``.
+
+    Args:
+        detector: a `vision.detector.Detector` (anything with ``config.input_size`` and ``detect``).
+        ocr: a `vision.ocr.OCR`, or None to leave text empty.
+        score_threshold, nms_iou: passed to the detector.
+        bf16: bf16 autocast for the detector.
+        cell: diff grid cell size in pixels.
+        diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
+        margin: pixels added around the changed rectangle before re-detecting it.
+        max_region_fraction: above this share of changed screen area, re-detect everything.
+    """
+
+    def __init__(
+        self,
+        detector,
+        ocr=None,
+        *,
+        score_threshold: float = 0.35,
+        nms_iou: float = 0.7,
+        bf16: bool = True,
+        cell: int = 16,
+        diff_threshold: float = 2.0,
+        margin: int = 48,
+        max_region_fraction: float = 0.4,
+    ):
+        self.detector, self.ocr = detector, ocr
+        self.score_threshold, self.nms_iou, self.bf16 = score_threshold, nms_iou, bf16
+        self.cell, self.diff_threshold, self.margin = cell, diff_threshold, margin
+        self.max_region_fraction = max_region_fraction
+        self.stats = PerceptionStats()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame (the next call re-detects everything)."""
+        self._frame: np.ndarray | None = None
+        self._origin: tuple[int, int] = (0, 0)
+        self._elements: list[Element] = []
+
+    # ------------------------------------------------------------------------------------------ diff
+    def changed_cells(self, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """[rows, cols] bool grid: cells whose mean absolute difference exceeds ``diff_threshold``.
+
+        Both frames are H×W×3 uint8 of the same size; every 2nd pixel of every 2nd row is compared,
+        enough to see any change a widget makes (text, focus rings, popups) at a quarter of the cost.
+        """
+        c = self.cell
+        h, w = current.shape[:2]
+        rows, cols = -(-h // c), -(-w // c)
+        a = previous[::2, ::2].astype(np.int16)
+        b = current[::2, ::2].astype(np.int16)
+        d = np.abs(a - b).max(axis=2)  # [h/2, w/2]
+        half = c // 2
+        ph, pw = rows * half - d.shape[0], cols * half - d.shape[1]
+        if ph or pw:
+            d = np.pad(d, ((0, ph), (0, pw)))
+        cells = d.reshape(rows, half, cols, half).mean(axis=(1, 3))
+        return cells > self.diff_threshold
+
+    def _region(self, changed: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        ys, xs = np.nonzero(changed)
+        w, h = size
+        c = self.cell
+        x1, y1 = xs.min() * c - self.margin, ys.min() * c - self.margin
+        x2, y2 = (xs.max() + 1) * c + self.margin, (ys.max() + 1) * c + self.margin
+        return max(0, int(x1)), max(0, int(y1)), min(w, int(x2)), min(h, int(y2))
+
+    # ------------------------------------------------------------------------------------------ call
+    def __call__(self, observation: Observation) -> list[Element]:
+        """Elements of ``observation`` (boxes in its screen pixels, text read, embeddings attached)."""
+        t0 = time.perf_counter()
+        image = observation.image
+        origin = (int(observation.origin[0]), int(observation.origin[1]))
+        size = observation.size
+        prev = self._frame
+        self.stats = PerceptionStats()
+        if prev is None or prev.shape != image.shape or origin != self._origin:
+            return self._full(image, origin, t0)
+        changed = self.changed_cells(prev, image)
+        self.stats.changed_fraction = float(changed.mean())
+        self.stats.timings_ms["diff"] = (time.perf_counter() - t0) * 1000
+        if not changed.any():
+            # The stored frame stays the one last detected on, so slow drifts still add up to a change.
+            self.stats.mode = "cached"
+            self.stats.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+            return [copy.copy(e) for e in self._elements]
+        region = self._region(changed, size)
+        rx1, ry1, rx2, ry2 = region
+        if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
+            return self._full(image, origin, t0)
+        return self._partial(image, origin, region, t0)
+
+    def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
+        t1 = time.perf_counter()
+        (elements,) = self.detector.detect([image], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
+                                           bf16=self.bf16, origin=origin)  # fmt: skip
+        t2 = time.perf_counter()
+        if self.ocr is not None:
+            self.ocr.read_elements(image, elements, origin)
+        t3 = time.perf_counter()
+        self._store(image, origin, elements)
+        self.stats.mode = "full"
+        self.stats.timings_ms.update(detect=(t2 - t1) * 1000, ocr=(t3 - t2) * 1000, total=(t3 - t0) * 1000)
+        return [copy.copy(e) for e in elements]
+
+    def _partial(self, image: np.ndarray, origin: tuple[int, int], region: tuple[int, int, int, int],
+                 t0: float) -> list[Element]:  # fmt: skip
+        rx1, ry1, rx2, ry2 = region
+        h, w = image.shape[:2]
+        # The scale a full re-detect uses, so elements in the region look as they do in training.
+        scale, _ = letterbox_params((w, h), self.detector.config.input_size)
+        t1 = time.perf_counter()
+        crop = np.ascontiguousarray(image[ry1:ry2, rx1:rx2])
+        ox, oy = origin[0] + rx1, origin[1] + ry1
+        (found,) = self.detector.detect([crop], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
+                                        bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
+        t2 = time.perf_counter()
+        # The changed rectangle in screen pixels, without the margin.
+        m = self.margin
+        cx1 = origin[0] + (rx1 + m if rx1 > 0 else 0)
+        cy1 = origin[1] + (ry1 + m if ry1 > 0 else 0)
+        cx2 = origin[0] + (rx2 - m if rx2 < w else w)
+        cy2 = origin[1] + (ry2 - m if ry2 < h else h)
+
+        def touches(e: Element) -> bool:
+            x1, y1, x2, y2 = e.box
+            return x1 < cx2 and x2 > cx1 and y1 < cy2 and y2 > cy1
+
+        kept = [e for e in self._elements if not touches(e)]
+        new = [e for e in found if touches(e)]
+        if self.ocr is not None:
+            self.ocr.read_elements(image, new, origin)
+        t3 = time.perf_counter()
+        elements = sorted(kept + new, key=lambda e: -e.score)
+        self._store(image, origin, elements)
+        self.stats.mode = "region"
+        self.stats.region = region
+        self.stats.timings_ms.update(detect=(t2 - t1) * 1000, ocr=(t3 - t2) * 1000, total=(t3 - t0) * 1000)
+        return [copy.copy(e) for e in elements]
+
+    def _store(self, image: np.ndarray, origin: tuple[int, int], elements: list[Element]) -> None:
+        self._frame = image.copy()
+        self._origin = origin
+        self._elements = elements
