@@ -157,3 +157,20 @@ def test_unknown_screen_is_a_task_error() -> None:
 
     with pytest.raises(TaskError, match="not offered"):
         SandboxEnv(screen=(800, 600))
+
+
+def test_a_button_can_open_a_message_box_on_top(env: SandboxEnv) -> None:
+    spec = {"windows": [{"title": "Files", "pos": [100, 100], "body": {"type": "vbox", "children": [
+        {"type": "button", "text": "Delete", "name": "delete",
+         "opens": {"name": "confirm", "title": "Delete?", "text": "Delete the file?", "buttons": ["Yes", "No"]}}]}}]}  # fmt: skip
+    task = SandboxTask(
+        "delete it", success=[{"name": "confirm.Yes", "prop": "clicks", "value": 1}], app=spec, id="dlg"
+    )
+    obs = env.reset(task)
+    env.act(Click(*el(obs, "delete").center))
+    o = env.observe()
+    yes = el(o, "confirm.Yes")
+    assert yes.state["window"] == max(e.state["window"] for e in o.elements)  # the dialog is on top
+    env.act(Click(*yes.center))
+    assert env.success() is True
+    assert not [e for e in env.observe().elements if e.state.get("name") == "confirm.Yes"]  # closed
