@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 from agent.envs.sandbox.qt import delete_later, desk_for, flush_events
-from agent.envs.sandbox.render import App, build_window
+from agent.envs.sandbox.render import App
 from agent.envs.sandbox.theme import random_theme
 from agent.envs.sandbox.truth import ground_truth
+from agent.envs.sandbox.window import build_window
 
 
 def _buttons(n: int, prefix: str) -> dict:

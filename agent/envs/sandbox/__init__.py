@@ -5,7 +5,7 @@ Modules (Qt is imported only by the ones marked *):
 
 - `qt`*: the offscreen QApplication with one screen per supported size and scale (`SCREENS`), `Desk`.
 - `spec`, `templates`, `vocab`, `theme`: apps as plain data; templates draw them from a seed.
-- `render`*: spec → real widgets (`App`), widget state for predicates.
+- `render`*: spec → real widgets (`App`), widget state for predicates; `window`*: title-barred frames, dialogs.
 - `truth`*: visible elements as `agent.types.Element` (screen pixels, kinds from `ELEMENT_KINDS`).
 - `input`*: actions as real Qt input events at screen coordinates.
 - `scene`*, `detection`*: random desktops and COCO detection data (``deskpilot sandbox gen-detection``).

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from agent.envs.sandbox import vocab as V
 from agent.envs.sandbox.qt import SCREENS, Desk, delete_later, desk_for, ensure_app, flush_events
-from agent.envs.sandbox.render import App, build_window, icon
+from agent.envs.sandbox.render import App, icon
 from agent.envs.sandbox.spec import ICON_NAMES
 from agent.envs.sandbox.templates import make_spec
 from agent.envs.sandbox.theme import (
@@ -38,6 +38,7 @@ from agent.envs.sandbox.theme import (
     make_palette,
     random_theme,
 )
+from agent.envs.sandbox.window import build_window
 
 
 class Wallpaper(QWidget):
