@@ -1,11 +1,9 @@
 """Turn an app spec (`agent.envs.sandbox.spec`) into real Qt widgets, and read their state back.
 
-Each window becomes a frameless top-level `QFrame` with a drawn title bar (the offscreen platform has
-no window decorations), optionally wrapping a `QMainWindow` for menus, tool bars and a status bar.
-Named widgets carry their name (after the app's ``prefix``) in the Qt property ``dp_name`` (ground truth
-reports it) and are
-registered in `App.widgets`; clicks, toggles and menu commands are counted in `App.counts`, and every
-change is appended to `App.history` (the "undo" tasks read it).
+`build` makes a node's widget (containers recurse); `agent.envs.sandbox.window` wraps a window's body in
+a title-barred frame. Named widgets carry their name (after the app's ``prefix``) in the Qt property
+``dp_name`` (ground truth reports it) and are registered in `App.widgets`; clicks, toggles and menu
+commands are counted in `App.counts`, and every change is appended to `App.history`.
 """
 
 from __future__ import annotations
