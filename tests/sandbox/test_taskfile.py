@@ -122,3 +122,13 @@ def test_cli_runs_a_task_file_and_reports_bad_ones_in_one_line(tmp_path: Path, c
     assert main(["sandbox", "run", "--task-file", str(bad), "--policy", "expert", "--json"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown task family 'nope'" in err
+
+
+def test_the_example_task_file_loads_and_the_expert_solves_it(capsys) -> None:
+    from agent.envs.sandbox.tasks import EXAMPLE_TASK_FILE
+
+    tasks = load_task_file(EXAMPLE_TASK_FILE)
+    assert len(tasks) == 4
+    assert main(["sandbox", "run", "--task-file", str(EXAMPLE_TASK_FILE), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["success_rate"] == 1.0, summary["failures"]

@@ -14,6 +14,7 @@ Success predicates are lists of conditions that must all hold, each over one nam
 Task files (JSON or TOML) hold ``{"tasks": [...]}``; an entry is either a reference to a generated task,
 ``{"family": "click_button", "split": "heldout", "seed": 3}``, or a declared task with ``instruction``,
 ``template`` (or ``app``: an inline spec), ``params``, ``success`` and optionally ``plan`` and ``seed``.
+`EXAMPLE_TASK_FILE` shows both kinds.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from typing import Any
 from agent.errors import TaskError
 from agent.types import Task
 
+EXAMPLE_TASK_FILE = Path(__file__).with_name("example_tasks.json")
 OPS = ("eq", "ne", "ieq", "ge", "le", "gt", "lt", "contains", "in")
-PLAN_OPS = ("click", "type", "check", "radio", "select", "set", "tab", "menu", "scroll_find", "read",
+PLAN_EXAMPLE_TASK_FILE = Path(__file__).with_name("example_tasks.json")
+OPS = ("click", "type", "check", "radio", "select", "set", "tab", "menu", "scroll_find", "read",
             "type_memory", "repeat_click", "page")  # fmt: skip
 
 
