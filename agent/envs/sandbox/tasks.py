@@ -30,8 +30,7 @@ from agent.types import Task
 
 EXAMPLE_TASK_FILE = Path(__file__).with_name("example_tasks.json")
 OPS = ("eq", "ne", "ieq", "ge", "le", "gt", "lt", "contains", "in")
-PLAN_EXAMPLE_TASK_FILE = Path(__file__).with_name("example_tasks.json")
-OPS = ("click", "type", "check", "radio", "select", "set", "tab", "menu", "scroll_find", "read",
+PLAN_OPS = ("click", "type", "check", "radio", "select", "set", "tab", "menu", "scroll_find", "read",
             "type_memory", "repeat_click", "page")  # fmt: skip
 
 
