@@ -6,6 +6,10 @@ through `agent.types` actions (clicks, drags, wheel, keys, text) — never throu
 the result on the next observation (checked? value? text?) and retrying or correcting. What a learned
 policy must remember, the expert remembers too: codes read on an earlier page, clicks counted.
 
+When the observation carries the sandbox's privileged widget state (``info["sandbox_state"]``: click
+counts, true field texts), the expert judges every step by it instead of by what it did itself, so it can
+label any state another policy led to (DAgger): "click Next" stays the answer until Next's count says so.
+
 No Qt here: the expert runs anywhere observations with elements come from (sandbox, recorded traces).
 """
 
@@ -35,11 +39,26 @@ class ExpertPolicy(Policy):
         meta = task.meta.get("sandbox", {}) if isinstance(task.meta, dict) else {}
         self.plan = list(meta.get("plan", []))
         self.memory, self.i, self.sub = {}, 0, {}
+        self.priv: dict[str, Any] | None = None
+        # how many clicks each click-like op's widget has in total once that op is done
+        running: dict[str, int] = {}
+        self.expected: list[int] = []
+        for op in self.plan:
+            if op["op"] in ("click", "page", "menu", "repeat_click"):
+                running[op["name"]] = running.get(op["name"], 0) + int(op.get("times", 1))
+            self.expected.append(running.get(op.get("name", ""), 0))
+
+    def _count(self, name: str) -> int | None:
+        """The widget's click count from privileged state (None without it)."""
+        if self.priv is None:
+            return None
+        return int(self.priv.get("counts", {}).get(name, 0))
 
     # ------------------------------------------------------------------ main loop
     def act(self, observation: Observation, elements: list[Element]) -> Decision:
         # background apps' elements carry state["app"]; the task is about the app without one
         els = [e for e in (elements or observation.elements or []) if not e.state.get("app")]
+        self.priv = observation.info.get("sandbox_state") if isinstance(observation.info, dict) else None
         w, h = observation.size
         for _ in range(len(self.plan) + 1):
             if self.i >= len(self.plan):
@@ -95,8 +114,13 @@ class ExpertPolicy(Policy):
 
     # ------------------------------------------------------------------ ops
     def _op_click(self, op, els, size):
-        if self.sub.get("clicked"):
+        count = self._count(op["name"])
+        if (count is not None and count >= self.expected[self.i]) or (
+            count is None and self.sub.get("clicked")
+        ):
             return _DONE
+        if count is not None and self._tries() > self.max_tries:
+            return self._give_up(f"clicking {op['name']} has no effect")
         e = self.find(els, op["name"])
         if e is None:
             return self._scroll_to_find(els, op["name"])
@@ -106,9 +130,12 @@ class ExpertPolicy(Policy):
         return self._click(e), e
 
     def _op_repeat_click(self, op, els, size):
-        done = self.sub.get("count", 0)
+        count = self._count(op["name"])
+        done = self.sub.get("count", 0) if count is None else count - (self.expected[self.i] - op["times"])
         if done >= op["times"]:
             return _DONE
+        if self._tries() > op["times"] + self.max_tries:
+            return self._give_up(f"clicking {op['name']} has no effect")
         e = self.find(els, op["name"])
         if e is None:
             return self._scroll_to_find(els, op["name"])
@@ -169,7 +196,10 @@ class ExpertPolicy(Policy):
         return self._click(e), e
 
     def _op_menu(self, op, els, size):
-        if self.sub.get("clicked"):
+        count = self._count(op["name"])
+        if (count is not None and count >= self.expected[self.i]) or (
+            count is None and self.sub.get("clicked")
+        ):
             return _DONE
         if self._tries() > 3 * self.max_tries:
             return self._give_up(f"menu item {op['item']} not reached")
@@ -204,7 +234,11 @@ class ExpertPolicy(Policy):
             return self._scroll_to_find(els, op["name"])
         phase = self.sub.get("phase", 0)
         if phase == 0:
-            if self.sub.get("typed") and (e.text == op["text"] or e.state.get("password")):
+            true_text = (self.priv or {}).get("state", {}).get(op["name"], {}).get("text")
+            if true_text is not None and e.kind != "spin":
+                if true_text == op["text"]:
+                    return _DONE
+            elif self.sub.get("typed") and (e.text == op["text"] or e.state.get("password")):
                 return _DONE
             if self._tries() > self.max_tries:
                 return self._give_up(f"typing into {op['name']} failed")

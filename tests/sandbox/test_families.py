@@ -93,3 +93,21 @@ def test_at_least_ten_families_with_many_paraphrases() -> None:
         assert fam.instruction_ids(heldout=True) and fam.instruction_ids(heldout=False)
     for name in ("code_transfer", "click_n", "undo_two_back", "scroll_find"):
         assert name in FAMILIES
+
+
+def test_expert_labels_states_another_policy_led_to(env: SandboxEnv) -> None:
+    """DAgger: with the privileged widget state the expert's answer follows the state, not its own past."""
+    from agent.types import Click
+
+    task = generate("click_n", "train", 2, seed=11)
+    n, target = task.plan[0]["times"], task.plan[0]["name"]
+    obs = env.reset(task)
+    expert = ExpertPolicy()
+    expert.reset(task.to_task())
+    first = expert.act(obs, obs.elements)
+    again = expert.act(obs, obs.elements)  # nothing happened in between: the same answer
+    assert first.target.state["name"] == again.target.state["name"] == target
+    for _ in range(n):  # another policy does the clicking
+        env.act(Click(*first.target.center))
+    obs = env.observe()
+    assert expert.act(obs, obs.elements).target.state["name"] == "done"

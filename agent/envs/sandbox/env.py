@@ -36,6 +36,10 @@ from agent.types import (
     Wait,
 )  # fmt: skip
 
+#: ``Observation.info`` key of the widget state (click counts, true texts of password fields, ...): privileged
+#: facts for the scripted expert, so it can label any state (DAgger); learned policies must not read it.
+PRIVILEGED = "sandbox_state"
+
 
 class SandboxEnv(Environment):
     """Generated apps of real Qt widgets, offscreen.
@@ -132,8 +136,9 @@ class SandboxEnv(Environment):
         desk = self.scene.desk
         image = desk.grab()
         elements = ground_truth(desk)
-        return Observation(image=image, scale=desk.scale, elements=elements,
-                           info={"screen": list(desk.size), "step": self.steps, "task": self.task.id})  # fmt: skip
+        info = {"screen": list(desk.size), "step": self.steps, "task": self.task.id,
+                PRIVILEGED: {"counts": dict(self.app.counts), "state": self.app.all_states()}}  # fmt: skip
+        return Observation(image=image, scale=desk.scale, elements=elements, info=info)
 
     def act(self, action: Action) -> ActionResult:
         t0 = time.perf_counter()

@@ -162,6 +162,15 @@ class App:
             return {}
         return out
 
+    def all_states(self) -> dict[str, dict[str, Any]]:
+        """name → `state` for every named widget (deleted ones left out)."""
+        out = {}
+        for name in list(self.widgets):
+            st = self.state(name)
+            if st:
+                out[name] = st
+        return out
+
     def close(self) -> None:
         from agent.envs.sandbox.qt import delete_later
 
