@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
-from ui_helpers import screen_image
+from tests.ui.ui_helpers import screen_image
 
 from agent.types import Click, Drag, Element, Finished, Hotkey, Scroll, TypeText
 from ui.settings import AppSettings, save_settings

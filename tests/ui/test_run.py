@@ -6,7 +6,7 @@ import json
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
-from ui_helpers import select_replay
+from tests.ui.ui_helpers import select_replay
 
 from agent.trace import read_trace
 from ui.overlay import ACTION_COLOUR

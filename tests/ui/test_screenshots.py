@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
-from ui_helpers import grab_array, not_blank, region_of, select_replay
+from tests.ui.ui_helpers import grab_array, not_blank, region_of, select_replay
 
 from ui.inspector import InspectorWindow
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from tests.vision.conftest import tiny_config
 
 from agent.errors import WeightsError
 from vision.detector import Detector, DetectorConfig

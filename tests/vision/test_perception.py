@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from tests.vision.conftest import tiny_config
 
 from agent.types import Observation
 from vision.detector import Detector

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, write_coco
+from tests.vision.conftest import tiny_config, write_coco
 
 from agent.types import ELEMENT_KINDS
 from vision.boxes import cxcywh_to_xyxy, denormalize
