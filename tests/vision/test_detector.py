@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.vision.conftest import tiny_config
 
 from agent.errors import WeightsError
+from tests.vision.conftest import tiny_config
 from vision.detector import Detector, DetectorConfig
 from vision.detector.modeling import RawDetections
 from vision.detector.postprocess import postprocess

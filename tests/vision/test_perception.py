@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.vision.conftest import tiny_config
 
 from agent.types import Observation
+from tests.vision.conftest import tiny_config
 from vision.detector import Detector
 from vision.perception import Perception
 

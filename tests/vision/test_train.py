@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.vision.conftest import tiny_config, write_coco
 
 from agent.types import ELEMENT_KINDS
+from tests.vision.conftest import tiny_config, write_coco
 from vision.boxes import cxcywh_to_xyxy, denormalize
 from vision.data import Augment, CocoDetection, DatasetError, StepSampler, collate
 from vision.detector import Detector
