@@ -190,7 +190,9 @@ class Trainer:
 
             if not dist.is_initialized():
                 dist.init_process_group("gloo")
-            self.ddp = DistributedDataParallel(self.model)
+            self.ddp = DistributedDataParallel(
+                self.model, find_unused_parameters=True
+            )  # heads idle in some batches
 
     def _param_groups(self) -> list[dict]:
         decay, no_decay = [], []

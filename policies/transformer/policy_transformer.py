@@ -81,7 +81,7 @@ class TransformerPolicy(Policy):
         rec = EpisodeRecord(self.instruction, observation.size, [StepRecord(list(elements), None)])
         ep = encode_episode(rec, self.cfg, keep_targets=False, registers=[self.registers.snapshot()])
         kept = ep["kept"][0]
-        batch = _to(collate([ep], self.cfg), self.device)
+        batch = _to(collate([ep], self.cfg, labels=False), self.device)
         m = self.model
         inp = m.embed(batch)
         enc = m.encode(inp, self.readout if self.use_memory else torch.zeros_like(self.readout))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ IGNORE = -100
 #: Copy-candidate words: runs of letters/digits, or one other non-space character (so spans rebuild any text).
 WORD_RE = re.compile(r"\w+|[^\w\s]")
 GEOM_DIM = 10  # x1, y1, x2, y2, w, h, cx, cy (screen units), log aspect, score
-STATE_DIM = 6  # checked known/value, enabled known/value, focused known/value
+STATE_DIM = 9  # checked known/value, enabled known/value, focused known/value, 3 instruction-match features
 
 
 def word_spans(text: str, limit: int) -> list[tuple[int, int]]:
@@ -95,7 +96,38 @@ class EpisodeRecord:
 
 
 # --------------------------------------------------------------------------------------------- elements
-def element_features(e: Element, screen: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+class InstructionMatch:
+    """How much of an element's text the instruction mentions: the lexical cue that finds "the Save
+    button" without waiting for attention to learn string matching from scratch.
+
+    Three numbers in [0, 1]: the share of the element's words found among the instruction's words, the
+    share of its character trigrams found in the instruction (robust to an OCR typo), and 1 when its whole
+    text occurs in the instruction.
+    """
+
+    def __init__(self, instruction: str):
+        self.text = instruction.casefold()
+        self.words = {m.group(0) for m in WORD_RE.finditer(self.text) if m.group(0).isalnum()}
+        self.grams = _trigrams(self.text)
+
+    def __call__(self, text: str) -> tuple[float, float, float]:
+        t = text.casefold().strip()
+        if not t:
+            return 0.0, 0.0, 0.0
+        words = [m.group(0) for m in WORD_RE.finditer(t) if m.group(0).isalnum()]
+        w = sum(x in self.words for x in words) / len(words) if words else 0.0
+        grams = _trigrams(t)
+        g = len(grams & self.grams) / len(grams) if grams else 0.0
+        return w, g, float(t in self.text)
+
+
+def _trigrams(text: str) -> set[str]:
+    padded = f" {text} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def element_features(e: Element, screen: tuple[int, int], match: InstructionMatch | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """([GEOM_DIM], [STATE_DIM]) float32 features of one element; geometry in screen units (0..1)."""
     w, h = max(screen[0], 1), max(screen[1], 1)
     x1, y1, x2, y2 = e.box
@@ -107,6 +139,8 @@ def element_features(e: Element, screen: tuple[int, int]) -> tuple[np.ndarray, n
         v = e.state.get(key) if e.state else None
         if isinstance(v, bool):
             state[2 * i], state[2 * i + 1] = 1.0, float(v)
+    if match is not None:
+        state[6:9] = match(e.text)
     return geom, state
 
 
@@ -239,11 +273,12 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
     elem_words: list[list[list[str]]] = []
     elem_word_spans: list[list[list[tuple[int, int]]]] = []
     kinds = {k: i for i, k in enumerate(cfg.kinds)}
+    match = InstructionMatch(instr)
     for t, st in enumerate(rec.steps):
         texts, words, spans_t = [], [], []
         for n, i in enumerate(chosen[t]):
             e = st.elements[i]
-            geom[t, n], state[t, n] = element_features(e, rec.screen)
+            geom[t, n], state[t, n] = element_features(e, rec.screen, match)
             kind[t, n] = kinds.get(e.kind, kinds["other"])
             emask[t, n] = True
             if visual is not None and e.embedding is not None and e.embedding.shape[-1] == cfg.visual_dim:
@@ -369,15 +404,24 @@ class StringTable:
         return text_bags(self.strings, hasher)
 
 
+@lru_cache(maxsize=100_000)
+def _words(text: str) -> tuple[str, ...]:
+    """Normalised words of a string (cached: the same labels recur on every step)."""
+    return tuple(tokenize(text))
+
+
 def text_bags(strings: list[str], hasher: TextHasher) -> dict[str, torch.Tensor]:
-    words = [tokenize(s) for s in strings]
+    words = [_words(s) for s in strings]
     ids, offsets, weights = hasher.bags(words)
     nonempty = torch.tensor([bool(w) for w in words], dtype=torch.bool)
     return {"text_ids": ids, "text_offsets": offsets, "text_weights": weights, "text_nonempty": nonempty}
 
 
-def collate(episodes: list[dict], cfg: TransformerPolicyConfig) -> dict[str, torch.Tensor]:
-    """Pad encoded episodes into a batch: every tensor is [B, T, ...]; ``smask`` [B, T] marks real steps."""
+def collate(
+    episodes: list[dict], cfg: TransformerPolicyConfig, *, labels: bool = True
+) -> dict[str, torch.Tensor]:
+    """Pad encoded episodes into a batch: every tensor is [B, T, ...]; ``smask`` [B, T] marks real steps.
+    ``labels=False`` (acting) leaves the labels out."""
     B = len(episodes)
     T = max(e["T"] for e in episodes)
     N = max(e["N"] for e in episodes)
@@ -424,12 +468,11 @@ def collate(episodes: list[dict], cfg: TransformerPolicyConfig) -> dict[str, tor
     for key, arr in (("instr", instr), ("etext", etext), ("ewords", ewords), ("rtext", rtext), ("rwords", rwords),
                      ("done_text", done_text)):  # fmt: skip
         out[key] = torch.from_numpy(arr)
-    labels = {k: [] for k in episodes[0]["labels"]}
+    by_key: dict[str, list] = {k: [] for k in episodes[0]["labels"]} if labels else {}
     for ep in episodes:
-        n = ep["N"]
-        for k, v in ep["labels"].items():
-            labels[k].append((v, n))
-    for k, items in labels.items():
+        for k in by_key:
+            by_key[k].append((ep["labels"][k], ep["N"]))
+    for k, items in by_key.items():
         out[k] = _pad_labels(k, items, T, N, cfg.max_words, W, We)
     out.update(table.bags(hasher_for(cfg)))
     out["strings"] = table.strings
