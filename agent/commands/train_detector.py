@@ -26,7 +26,9 @@ def detector(
     lr: float = typer.Option(2e-4, help="Peak learning rate (AdamW)."),
     warmup_steps: int = typer.Option(300, help="Linear warm-up steps."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the weights (0 turns EMA off)."),
-    bf16: bool = typer.Option(True, "--bf16/--fp32", help="bf16 autocast (CPU and CUDA)."),
+    bf16: bool = typer.Option(
+        False, "--bf16/--fp32", help="bf16 autocast (fp32 trains faster on CPUs without native bf16)."
+    ),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     threads: int = typer.Option(2, help="torch CPU threads per process."),
     workers: int = typer.Option(1, help="Data-loading worker processes."),

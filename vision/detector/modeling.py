@@ -5,7 +5,8 @@ Why RT-DETR: measured on the 2-core CPU this project targets (Swin embed 48, dep
 per image at inference, RT-DETR 5.1 s and 250 ms. RT-DETR is slower per step but learns far faster per
 step (query selection from encoder scores and denoising queries; a colleague measured mAP@0.5 0.28 after
 15 CPU-minutes from scratch), and with only a few CPU-hours of training, steps-to-accuracy is what counts.
-Deformable DETR was 3× slower still. The model is created from `DetectorConfig` (no downloads);
+Deformable DETR was 3× slower still. On this CPU bf16 autocast halves inference time (conv forward and
+matmuls) but slows training (bf16 convolution backward is ~6× slower than fp32), so training runs fp32. The model is created from `DetectorConfig` (no downloads);
 `Detector.save` writes ``model.safetensors`` (fp16) and ``config.json``; `Detector.load` checks both.
 
 Outputs (eval mode), for a batch of B canvases and Q queries:
