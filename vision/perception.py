@@ -71,6 +71,16 @@ class Perception:
         self.stats = PerceptionStats()
         self.reset()
 
+    @classmethod
+    def load(
+        cls, weights: str = "weights/detector", *, ocr: bool = True, device: str = "cpu", **kwargs
+    ) -> Perception:
+        """A Perception with the detector in ``weights`` (WeightsError when missing) and, if ``ocr``, rapidocr."""
+        from vision.detector import Detector
+        from vision.ocr import OCR
+
+        return cls(Detector.load(weights, device=device), OCR() if ocr else None, **kwargs)
+
     def reset(self) -> None:
         """Forget the previous frame (the next call re-detects everything)."""
         self._frame: np.ndarray | None = None
