@@ -78,7 +78,8 @@ def run_app(
     if inspect is not None:
         window.show_inspector(str(inspect))
     if quit_after is not None:
-        QTimer.singleShot(int(quit_after * 1000), window.close)  # closing the last window quits
+        # close (which stops a run cleanly), then quit even if other top-level windows exist
+        QTimer.singleShot(int(quit_after * 1000), lambda: window.close() and app.quit())
     code = app.exec()
     window.close()  # when the event loop ended some other way, still stop a run cleanly
     return code
