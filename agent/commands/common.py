@@ -41,7 +41,7 @@ def progress(items: Iterable[T], total: int | None, description: str, *, quiet: 
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, transient=False) as bar:
+    with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         for item in items:
             yield item
