@@ -37,6 +37,22 @@ def show_unexpected_error(exc_type, exc, tb) -> None:
 _open_boxes: set = set()
 
 
+def _require_display() -> None:
+    """Fail with one readable line (instead of Qt's abort) when there is no screen to open a window on."""
+    import os
+
+    from agent.errors import EnvironmentUnavailable
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if sys.platform.startswith("linux") and not platform and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise EnvironmentUnavailable(
+            "no display: `deskpilot app` needs a desktop session (DISPLAY or WAYLAND_DISPLAY is not set); "
+            "on a headless machine use `xvfb-run deskpilot app`, or `deskpilot replay` / `deskpilot sandbox run`"
+        )
+
+
 def run_app(
     target: str | None = None,
     task: str | None = None,
@@ -57,6 +73,8 @@ def run_app(
 
     from ui.main_window import MainWindow
     from ui.settings import TARGETS
+
+    _require_display()
 
     if target is not None and target not in TARGETS:
         from agent.errors import DeskpilotError

@@ -45,3 +45,15 @@ def test_a_bug_in_a_slot_is_shown_and_the_app_goes_on(qtbot, monkeypatch):
     assert boxes and "ZeroDivisionError: the slot divided by zero" in boxes[-1].text()
     for box in boxes:
         box.close()
+
+
+def test_no_display_is_one_readable_line_not_a_qt_abort():
+    import os
+    import shutil
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([shutil.which("deskpilot"), "app", "--target", "sandbox"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("deskpilot: error: no display") and proc.stderr.count("\n") == 1
