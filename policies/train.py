@@ -69,6 +69,8 @@ class TrainConfig:
     dagger_steps: int = 1000
     dagger_split: str = "train"
     max_episode_steps: int = 30
+    # warm start: weights of another run (a folder with model.safetensors); new input columns start at zero
+    init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +159,35 @@ def augment(rec: EpisodeRecord, rng: random.Random, drop: float, jitter: float) 
 
 
 # --------------------------------------------------------------------------------------------- loop
+def warm_start(model: TransformerPolicyModel, folder: str | Path) -> dict[str, int]:
+    """Copy the weights of an earlier run into ``model``: equal shapes are copied; a tensor that grew
+    (more input features, more hotkeys) gets the old values in its leading slice and zeros elsewhere for new
+    input columns, so the warm model starts out computing what the old one did. Returns counts."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(Path(folder) / "model.safetensors"))
+    own = model.state_dict()
+    done = {"copied": 0, "grown": 0, "skipped": 0}
+    with torch.no_grad():
+        for k, v in state.items():
+            if k not in own:
+                done["skipped"] += 1
+                continue
+            t = own[k]
+            v = v.to(t.dtype)
+            if t.shape == v.shape:
+                t.copy_(v)
+                done["copied"] += 1
+            elif t.ndim == v.ndim and all(a >= b for a, b in zip(t.shape, v.shape, strict=True)):
+                if t.ndim == 2 and t.shape[0] == v.shape[0]:
+                    t[:, v.shape[1] :] = 0  # new input features: no effect until learned
+                t[tuple(slice(0, n) for n in v.shape)] = v
+                done["grown"] += 1
+            else:
+                done["skipped"] += 1
+    return done
+
+
 def _lr(step: int, tc: TrainConfig, total: int) -> float:
     if step < tc.warmup:
         return tc.lr * (step + 1) / tc.warmup
@@ -174,6 +205,8 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         torch.manual_seed(tc.seed)
         self.model = TransformerPolicyModel(model_cfg)
+        if tc.init_from:
+            warm_start(self.model, tc.init_from)
         self.opt = torch.optim.AdamW(self._param_groups(), lr=tc.lr, betas=(0.9, 0.98))
         self.step = 0
         self.best_val = float("inf")

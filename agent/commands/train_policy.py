@@ -33,6 +33,9 @@ def policy(
     threads: int = typer.Option(1, "--threads", help="torch threads per process."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="Warm start from another run's weights folder."
+    ),
     export: Path | None = typer.Option(
         None, "--export", help="Copy the best model here at the end (fp16), e.g. weights/policy."
     ),
@@ -47,7 +50,7 @@ def policy(
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter,
                      dagger_rounds=dagger_rounds, dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
-                     threads=threads, seed=seed)  # fmt: skip
+                     threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
     if resume and not data:
         import torch
 

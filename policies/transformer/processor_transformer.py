@@ -51,10 +51,14 @@ from policies.transformer.configuration_transformer import (
 )
 
 IGNORE = -100
+#: Kinds whose name is a separate label beside them.
+CAPTIONED = frozenset({"text_field", "text_area", "combo", "spin", "slider", "progress", "list_item"})
 #: Copy-candidate words: runs of letters/digits, or one other non-space character (so spans rebuild any text).
 WORD_RE = re.compile(r"\w+|[^\w\s]")
 GEOM_DIM = 10  # x1, y1, x2, y2, w, h, cx, cy (screen units), log aspect, score
-STATE_DIM = 9  # checked known/value, enabled known/value, focused known/value, 3 instruction-match features
+STATE_DIM = (
+    13  # checked/enabled/focused (known, value) 6, instruction match 3, its caption's match 3 + found 1
+)
 
 
 def word_spans(text: str, limit: int) -> list[tuple[int, int]]:
@@ -126,8 +130,33 @@ def _trigrams(text: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def element_features(e: Element, screen: tuple[int, int], match: InstructionMatch | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def caption_of(e: Element, labels: list[Element]) -> Element | None:
+    """The label that names ``e``: the nearest label on its left on the same row, or just above it.
+
+    Text fields, spin boxes and combos carry no text of their own ("Type Ada into the Name field");
+    their caption is a separate label beside them.
+    """
+    x1, y1, x2, y2 = e.box
+    h = max(y2 - y1, 1.0)
+    best, best_d = None, float("inf")
+    for lab in labels:
+        if lab is e:
+            continue
+        lx1, ly1, lx2, ly2 = lab.box
+        overlap_y = min(y2, ly2) - max(y1, ly1)
+        if overlap_y >= 0.5 * min(h, ly2 - ly1) and lx2 <= x1 + 4 and x1 - lx2 < 400:
+            d = x1 - lx2
+        elif ly2 <= y1 + 4 and y1 - ly2 < 2.5 * h and min(x2, lx2) - max(x1, lx1) > 0:
+            d = 1.5 * (y1 - ly2) + 10  # prefer a caption on the left (form layouts)
+        else:
+            continue
+        if d < best_d:
+            best, best_d = lab, d
+    return best
+
+
+def element_features(e: Element, screen: tuple[int, int], match: InstructionMatch | None = None,
+                     caption: Element | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """([GEOM_DIM], [STATE_DIM]) float32 features of one element; geometry in screen units (0..1)."""
     w, h = max(screen[0], 1), max(screen[1], 1)
     x1, y1, x2, y2 = e.box
@@ -141,6 +170,9 @@ def element_features(e: Element, screen: tuple[int, int], match: InstructionMatc
             state[2 * i], state[2 * i + 1] = 1.0, float(v)
     if match is not None:
         state[6:9] = match(e.text)
+        if caption is not None:
+            state[9:12] = match(caption.text)
+            state[12] = 1.0
     return geom, state
 
 
@@ -276,9 +308,11 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
     match = InstructionMatch(instr)
     for t, st in enumerate(rec.steps):
         texts, words, spans_t = [], [], []
+        labels = [e for e in st.elements if e.kind == "label" and e.text]
         for n, i in enumerate(chosen[t]):
             e = st.elements[i]
-            geom[t, n], state[t, n] = element_features(e, rec.screen, match)
+            cap = caption_of(e, labels) if e.kind in CAPTIONED else None
+            geom[t, n], state[t, n] = element_features(e, rec.screen, match, cap)
             kind[t, n] = kinds.get(e.kind, kinds["other"])
             emask[t, n] = True
             if visual is not None and e.embedding is not None and e.embedding.shape[-1] == cfg.visual_dim:

@@ -142,3 +142,23 @@ def test_trainer_rejects_resuming_another_model(demos: Path, tmp_path: Path):
     other = Trainer(TransformerPolicyConfig(**{**TINY, "d_model": 64}), tc, [], [])
     with pytest.raises(DeskpilotError, match="another model config"):
         other.load(tmp_path / "r" / "last.pt")
+
+
+def test_warm_start_keeps_old_outputs_when_inputs_grow(tmp_path: Path):
+    """A run can start from an earlier one whose config had fewer hotkeys: shared weights are copied, the
+    grown hotkey head keeps the old rows."""
+    from policies.train import warm_start
+    from policies.transformer.modeling_transformer import TransformerPolicyModel
+    from policies.transformer.policy_transformer import save_pretrained
+
+    torch.manual_seed(0)
+    old = TransformerPolicyModel(TransformerPolicyConfig(**TINY))
+    save_pretrained(old, tmp_path / "old", fp16=False)
+    cfg = TransformerPolicyConfig(**TINY)
+    cfg.hotkeys.append("ctrl+shift+k")
+    new = TransformerPolicyModel(cfg)
+    counts = warm_start(new, tmp_path / "old")
+    assert counts["grown"] >= 1 and counts["skipped"] == 0
+    n = len(old.cfg.hotkeys)
+    assert torch.equal(new.head_key.weight[:n], old.head_key.weight)
+    assert torch.equal(new.ptr_q.weight, old.ptr_q.weight)

@@ -248,3 +248,22 @@ def test_golden_decision_is_deterministic():
         with torch.no_grad():
             outs.append(model.step_logits(b)[2]["act"])
     assert torch.equal(outs[0], outs[1])
+
+
+def test_instruction_match_and_captions_mark_the_named_widget():
+    from policies.transformer.processor_transformer import InstructionMatch, caption_of, element_features
+
+    match = InstructionMatch("Type 'Ada' into the City field, then press Save")
+    assert match("Save") == (1.0, 1.0, 1.0)
+    assert match("Cancel") == (0.0, 0.0, 0.0)
+    w, g, exact = match("Savo")  # an OCR typo keeps part of its trigrams, not the word
+    assert w == 0.0 and 0.0 < g < 1.0 and exact == 0.0
+    city = Element((10, 100, 60, 120), "label", text="City:")
+    name = Element((10, 140, 60, 160), "label", text="Name:")
+    field = Element((80, 98, 300, 122), "text_field")
+    below = Element((80, 140, 300, 164), "text_field")
+    assert caption_of(field, [city, name]) is city
+    assert caption_of(below, [city, name]) is name
+    _, state = element_features(field, SCREEN, match, caption_of(field, [city, name]))
+    assert state[6:9].tolist() == [0.0, 0.0, 0.0]  # the field itself has no text
+    assert state[9] == 1.0 and state[12] == 1.0  # its caption is the "City" the instruction names
