@@ -62,6 +62,10 @@ def xdisplay() -> Iterator[str]:
         try:
             yield server.display
         finally:
+            # stopped pynput listeners exit at their next key event: send one before the server goes,
+            # so their threads end cleanly instead of finding the display gone
+            subprocess.run(["xdotool", "key", "shift"], check=False, timeout=10)
+            time.sleep(0.2)
             if old is None:
                 os.environ.pop("DISPLAY", None)
             else:

@@ -49,7 +49,12 @@ def test_confirm_first_dry_run_then_stop(display, make_window, qtbot):
     rows = w.steps.steps.rows
     _answer(w, qtbot, QMessageBox.StandardButton.Yes)
     qtbot.waitUntil(lambda: len(rows) == 1, timeout=20000)
-    assert rows[0]["ok"] and rows[0]["uitars"] == "click(start_box='(320,240)')"
+    import mss
+
+    with mss.MSS() as grab:  # the fixed policy clicks the centre of the captured monitor
+        mon = grab.monitors[1]
+    centre = f"click(start_box='({mon['width'] // 2},{mon['height'] // 2})')"
+    assert rows[0]["ok"] and rows[0]["uitars"] == centre
     _answer(w, qtbot, QMessageBox.StandardButton.No)
     qtbot.waitUntil(lambda: len(rows) == 2, timeout=20000)
     assert not rows[1]["ok"] and "not confirmed" in rows[1]["error"]
