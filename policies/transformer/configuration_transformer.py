@@ -48,6 +48,8 @@ class TransformerPolicyConfig:
         memory_layers: stacked memory blocks.
         memory_options: extra `policies.memory` options (n_heads, d_state, ...).
         scroll_max: scroll amounts 1..scroll_max are classes (larger amounts are clipped).
+        step_positions: the step counter embedded into the memory token (later steps share the last row);
+            normalised attention averages its history, so it cannot count repeats without it.
         hotkeys: the hotkey head's vocabulary.
         kinds: element kinds with an embedding (anything else maps to "other").
     """
@@ -68,12 +70,14 @@ class TransformerPolicyConfig:
     memory_layers: int = 1
     memory_options: dict[str, Any] = field(default_factory=dict)
     scroll_max: int = 10
+    step_positions: int = 64
     hotkeys: list[str] = field(default_factory=lambda: list(DEFAULT_HOTKEYS))
     kinds: list[str] = field(default_factory=lambda: [*ELEMENT_KINDS, "other"])
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "ffn_mult", "text_dim", "text_buckets", "max_words",
-                     "max_elements", "max_elem_words", "n_registers", "memory_layers", "scroll_max"):  # fmt: skip
+                     "max_elements", "max_elem_words", "n_registers", "memory_layers", "scroll_max",
+                     "step_positions"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DeskpilotError(f"policy config: {name} must be a positive integer, got {value!r}")

@@ -61,6 +61,8 @@ class TransformerPolicyModel(nn.Module):
         self.word_pos = nn.Embedding(cfg.max_words, D)
         self.elem_word_pos = nn.Embedding(We, D)
         self.reg_slot = nn.Embedding(K, D)
+        self.step_emb = nn.Embedding(cfg.step_positions, D)
+        nn.init.zeros_(self.step_emb.weight)  # warm starts begin exactly where the earlier run was
         layer = nn.TransformerEncoderLayer(D, cfg.n_heads, D * cfg.ffn_mult, cfg.dropout, activation="gelu",
                                            batch_first=True, norm_first=True)  # fmt: skip
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
@@ -150,13 +152,17 @@ class TransformerPolicyModel(nn.Module):
         return self.mem_out(self.mem_norm(x)), new
 
     # ------------------------------------------------------------------------------------ encoder + heads
-    def encode(self, inp: StepInputs, readout: Tensor) -> dict[str, Tensor]:
-        """Run the encoder; readout [S, D]. Returns h [S, D], elems [S, N, D], instr [S, W, D], regs [S, K, D]."""
+    def encode(self, inp: StepInputs, readout: Tensor, step: Tensor | None = None) -> dict[str, Tensor]:
+        """Run the encoder; readout [S, D], step [S] (steps before this one; None: not given).
+        Returns h [S, D], elems [S, N, D], instr [S, W, D], regs [S, K, D]."""
         S, N, D = inp.elems.shape
         W, _K = inp.instr.shape[1], inp.regs.shape[1]
         types = self.type_emb.weight
         dec = types[0].expand(S, 1, D)
-        mem = (readout + types[1])[:, None]
+        mem = readout + types[1]
+        if step is not None:  # how many steps came before (the part of history a mean cannot hold)
+            mem = mem + self.step_emb(step.clamp(max=self.cfg.step_positions - 1))
+        mem = mem[:, None]
         x = torch.cat([dec, mem, inp.instr, inp.elems, inp.regs], 1)
         on = torch.ones(S, 2, dtype=torch.bool, device=x.device)
         mask = torch.cat([on, inp.imask, inp.emask, inp.rmask], 1)
@@ -279,7 +285,8 @@ class TransformerPolicyModel(nn.Module):
                          regs=inp.regs[v], rmask=inp.rmask[v], strings=inp.strings)  # fmt: skip
         words = {"ewords": batch["ewords"].reshape(B * T, N, -1)[v],
                  "rwords": batch["rwords"].reshape(B * T, self.cfg.n_registers, -1)[v]}  # fmt: skip
-        enc = self.encode(inp, readout[v])
+        steps = torch.arange(T, device=readout.device).repeat(B) * int(memory)
+        enc = self.encode(inp, readout[v], steps[v])
         return inp, enc, self.heads(words, inp, enc), words
 
     def forward(self, batch: dict, memory: bool = True) -> tuple[Tensor, dict[str, float]]:

@@ -84,7 +84,8 @@ class TransformerPolicy(Policy):
         batch = _to(collate([ep], self.cfg, labels=False), self.device)
         m = self.model
         inp = m.embed(batch)
-        enc = m.encode(inp, self.readout if self.use_memory else torch.zeros_like(self.readout))
+        step = torch.tensor([self.t if self.use_memory else 0], device=self.device)
+        enc = m.encode(inp, self.readout if self.use_memory else torch.zeros_like(self.readout), step)
         words = {"ewords": batch["ewords"][0], "rwords": batch["rwords"][0]}
         out = m.heads(words, inp, enc)
         self.last_logits = {k: v for k, v in out.items() if not k.startswith("_")}  # for tests and debugging

@@ -156,6 +156,7 @@ def test_parallel_forward_equals_acting_step_by_step(kind):
     torch.manual_seed(1)
     cfg = small_cfg(memory=kind, memory_options={"n_heads": 2} if kind != "s4d" else {"d_state": 8})
     model = TransformerPolicyModel(cfg)
+    torch.nn.init.normal_(model.step_emb.weight)  # zero at init: make the step counter count here
     policy = TransformerPolicy(model)
     rec = memory_episode()
     policy.reset(Task(rec.instruction))
