@@ -44,8 +44,10 @@ def _require_display() -> None:
     from agent.errors import EnvironmentUnavailable
 
     platform = os.environ.get("QT_QPA_PLATFORM", "")
-    if sys.platform.startswith("linux") and not platform and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if (
+        sys.platform.startswith("linux")
+        and not platform
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     ):
         raise EnvironmentUnavailable(
             "no display: `deskpilot app` needs a desktop session (DISPLAY or WAYLAND_DISPLAY is not set); "

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
-from tests.ui.ui_helpers import screen_image
 
 from agent.types import Click, Drag, Element, Finished, Hotkey, Scroll, TypeText
+from tests.ui.ui_helpers import screen_image
 from ui.settings import AppSettings, save_settings
 
 OK = Element((100, 80, 150, 110), "button", text="OK")

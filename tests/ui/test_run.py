@@ -6,9 +6,9 @@ import json
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
-from tests.ui.ui_helpers import select_replay
 
 from agent.trace import read_trace
+from tests.ui.ui_helpers import select_replay
 from ui.overlay import ACTION_COLOUR
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
-from tests.ui.ui_helpers import grab_array, not_blank, region_of, select_replay
 
+from tests.ui.ui_helpers import grab_array, not_blank, region_of, select_replay
 from ui.inspector import InspectorWindow
 
 

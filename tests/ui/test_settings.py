@@ -7,8 +7,8 @@ from dataclasses import asdict
 import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog
-from tests.ui.ui_helpers import not_blank, screen_image, select_replay
 
+from tests.ui.ui_helpers import not_blank, screen_image, select_replay
 from ui.region_picker import RegionCanvas, image_rect
 from ui.settings import AppSettings, SettingsError, load_settings, parse_region, push_front, save_settings
 from ui.settings_dialog import SettingsDialog
