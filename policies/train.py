@@ -71,6 +71,7 @@ class TrainConfig:
     max_episode_steps: int = 30
     # warm start: weights of another run (a folder with model.safetensors); new input columns start at zero
     init_from: str = ""
+    step_emb_lr_mult: float = 20.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,12 +229,17 @@ class Trainer:
             )  # heads idle in some batches
 
     def _param_groups(self) -> list[dict]:
-        decay, no_decay = [], []
+        decay, no_decay, counter = [], [], []
         for name, p in self.model.named_parameters():
-            (no_decay if p.ndim < 2 or "norm" in name or name.endswith("bias") else decay).append(p)
+            if name == "step_emb.weight":
+                counter.append(p)
+            else:
+                (no_decay if p.ndim < 2 or "norm" in name or name.endswith("bias") else decay).append(p)
+        # the step counter starts at zero beside tokens of norm ~10: a larger step lets it matter in time
         return [
             {"params": decay, "weight_decay": self.tc.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
+            {"params": counter, "weight_decay": 0.0, "lr_mult": self.tc.step_emb_lr_mult},
         ]
 
     # -------------------------------------------------------------------------------- batches
@@ -258,7 +264,7 @@ class Trainer:
         self.model.train()
         lr = _lr(self.step, self.tc, total)
         for g in self.opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         b = self.batch()
         loss, logs = (self.ddp or self.model)(b)
         self.opt.zero_grad(set_to_none=True)
