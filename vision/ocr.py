@@ -159,6 +159,13 @@ class OCR:
             e.text = text
         return elements
 
+    @staticmethod
+    def _clean(text: str, kind: str) -> str:
+        # An indicator that survived the cut reads as a leading symbol ("● Pro", "✓Remember me").
+        if kind in _INDICATOR_KINDS:
+            text = text.lstrip("●•○◯◉✓✔☑☐□■▪◦·*»>-_|[]() ").strip()
+        return text
+
     def read_boxes(
         self, image: np.ndarray, boxes: list[tuple[float, float, float, float]], kinds: list[str]
     ) -> list[str]:
@@ -166,22 +173,22 @@ class OCR:
         lines = [self.element_lines(image, b, k) for b, k in zip(boxes, kinds, strict=True)]
         flat = self.read([c for ls in lines for c in ls])
         out, i = [], 0
-        for ls in lines:
-            out.append(" ".join(t for t, _ in flat[i : i + len(ls)] if t))
+        for ls, kind in zip(lines, kinds, strict=True):
+            out.append(self._clean(" ".join(t for t, _ in flat[i : i + len(ls)] if t), kind))
             i += len(ls)
         return out
 
 
-def _ink(crop: np.ndarray) -> np.ndarray:
-    """h×w bool: pixels that differ clearly from the crop's background (its median colour)."""
+def _ink(crop: np.ndarray, threshold: int = 60) -> np.ndarray:
+    """h×w bool: pixels that differ from the crop's background (its median colour) by > ``threshold``."""
     bg = np.median(crop.reshape(-1, 3), axis=0)
-    return np.abs(crop.astype(np.int16) - bg.astype(np.int16)).max(axis=2) > 60
+    return np.abs(crop.astype(np.int16) - bg.astype(np.int16)).max(axis=2) > threshold
 
 
 def _indicator_end(crop: np.ndarray) -> int:
     """Column where a checkbox/radio's text starts: after the first run of inked columns (the
     indicator, at most ~1.3× as wide as the crop is high) and the gap that follows it; 0 if unclear."""
-    cols = _ink(crop).any(axis=0)
+    cols = _ink(crop, 24).any(axis=0)  # low threshold: dark themes draw indicator frames faintly
     h, w = crop.shape[:2]
     start = int(np.argmax(cols)) if cols.any() else 0
     if not cols.any():
@@ -191,7 +198,7 @@ def _indicator_end(crop: np.ndarray) -> int:
         end += 1
     # An indicator starts near the left edge and is roughly square; otherwise the first run is a glyph
     # (the indicator had too little contrast to see) and everything is read.
-    if start > 0.4 * h or end - start < 0.3 * h or end - start > 1.3 * h or end >= w:
+    if start > 0.4 * h or end - start < 0.2 * h or end - start > 1.3 * h or end >= w:
         return 0
     gap = end
     while gap < w and not cols[gap]:
