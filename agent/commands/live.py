@@ -53,8 +53,15 @@ def _ask(guard_ref: list) -> object:
 def run(
     task: str = typer.Argument(..., help="What the agent should do, in words."),
     target: str = typer.Option("desktop", "--target", help="Where to act; this command drives: desktop."),
-    policy: str = typer.Option("fixed", "--policy", "-p", help="Policy name (see `deskpilot policies`)."),
+    policy: str = typer.Option(
+        "transformer", "--policy", "-p", help="Policy name (see `deskpilot policies`)."
+    ),
     weights: Path | None = typer.Option(None, "--weights", help="Weights for learned policies."),
+    detector: Path = typer.Option(
+        Path("weights/detector"),
+        "--detector",
+        help="Detector weights: the elements policies see on the screen.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Draw and log each action instead of doing it."),
     confirm: bool = typer.Option(False, "--confirm", help="Ask on the terminal before every action."),
     region: str | None = typer.Option(
@@ -100,6 +107,13 @@ def run(
     pol = make_policy(policy, **context)
     env = make_desktop_env(monitor=monitor, region=rect, guard=guard,
                            annotate_dir=out / "dry_run" if dry_run else None)  # fmt: skip
+    perception = None
+    if (detector / "config.json").exists():
+        from vision.perception import Perception
+
+        perception = Perception.load(str(detector))
+    elif policy not in ("fixed", "random"):  # the floors need no elements
+        _err(f"no detector weights in {detector}: the policy sees no elements (`deskpilot train detector`)")
     with (
         env,
         guard,
@@ -118,7 +132,9 @@ def run(
                 _err(f"stopped before the first step: {guard.reason}")
                 return
         t0 = time.perf_counter()
-        result = run_episode(env, pol, task, trace=writer, max_steps=max_steps, guard=guard)
+        result = run_episode(
+            env, pol, task, trace=writer, max_steps=max_steps, guard=guard, perception=perception
+        )
     refused = sum(1 for s in result.steps if s.result.info.get("refused"))
     _err(f"{len(result.steps)} steps in {time.perf_counter() - t0:.1f} s ({refused} refused), ended: "
          f"{result.reason}; trace: {out}")  # fmt: skip
