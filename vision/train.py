@@ -296,11 +296,15 @@ def train(
 
 
 def _overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """Fields a resumed run may change: where things are and how the machine is used, not the recipe."""
+    """Fields a resumed run may change: where things are, how the machine is used, the length of the
+    schedule and its peak learning rate (to calm a run whose loss climbs); not the rest of the recipe."""
     keep = ("data", "val", "out", "device", "threads", "workers", "log_every", "checkpoint_minutes",
-            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16")  # fmt: skip
+            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16", "lr")  # fmt: skip
     names = {f.name for f in fields(TrainConfig)}
-    return {k: getattr(cfg, k) for k in keep if k in names}
+    out = {k: getattr(cfg, k) for k in keep if k in names}
+    if getattr(cfg, "lr_override", "unset") is None:  # the CLI left --lr out: keep the checkpoint's
+        out.pop("lr")
+    return out
 
 
 def _progress(disable: bool):

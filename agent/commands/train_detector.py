@@ -23,7 +23,9 @@ def detector(
     ),
     steps: int = typer.Option(20000, help="Total optimiser steps (the cosine schedule ends here)."),
     batch_size: int = typer.Option(8, help="Images per step and process."),
-    lr: float = typer.Option(2e-4, help="Peak learning rate (AdamW)."),
+    lr: float | None = typer.Option(
+        None, help="Peak learning rate (AdamW); default 2e-4, or the checkpoint's when resuming."
+    ),
     warmup_steps: int = typer.Option(300, help="Linear warm-up steps."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the weights (0 turns EMA off)."),
     bf16: bool = typer.Option(
@@ -60,11 +62,14 @@ def detector(
     if device not in ("cpu", "cuda"):
         raise DeskpilotError(f"--device must be cpu or cuda, got {device!r}")
     cfg = TrainConfig(
-        data=str(data), val=str(val) if val else None, out=str(out), steps=steps, batch_size=batch_size, lr=lr,
+        data=str(data), val=str(val) if val else None, out=str(out), steps=steps, batch_size=batch_size,
         warmup_steps=warmup_steps, ema_decay=ema_decay, bf16=bf16, device=device, threads=threads,
         workers=workers, checkpoint_minutes=checkpoint_minutes, eval_minutes=eval_minutes,
         eval_images=eval_images, max_minutes=max_minutes, seed=seed, augment=not no_augment,
     )  # fmt: skip
+    cfg.lr_override = lr  # None: keep the checkpoint's (or the default for a fresh run)
+    if lr is not None:
+        cfg.lr = lr
     summary = train(cfg, DetectorConfig.load(config) if config else None, quiet=quiet)
     typer.echo(f"step {summary['step']}, loss {summary['loss']:.4f}, best val mAP@0.5 "
                f"{summary['best_map50']:.3f}; weights in {summary['out']}/last and /best")  # fmt: skip
