@@ -22,6 +22,7 @@ from policies.text import (
     tokenize,
     tokenize_with_spans,
 )
+from vision.ocr import edit_distance
 
 # Words a GUI instruction or an element's label may hold; distractors for each other.
 VOCAB = """save cancel open close settings search delete rename submit password username email address
@@ -38,16 +39,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def one_letter_typos(word: str, rng: random.Random, n: int) -> list[str]:
@@ -77,7 +68,7 @@ def nearest_rate(emb: HashedTextEmbedding, min_len: int, seed: int = 0) -> tuple
             if len(word) < min_len:
                 continue
             for typo in one_letter_typos(word, rng, 5):
-                if any(levenshtein(typo, other) <= 2 for other in VOCAB if other != word):
+                if any(edit_distance(typo, other) <= 2 for other in VOCAB if other != word):
                     continue
                 total += 1
                 ok += int(cosine_matrix(emb.embed_words([typo]), vocab)[0].argmax().item() == i)
