@@ -359,7 +359,7 @@ class Trainer:
 
     def load(self, path: str | Path) -> None:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        if ckpt["model_cfg"] != self.cfg.to_dict():
+        if TransformerPolicyConfig.from_dict(ckpt["model_cfg"]).to_dict() != self.cfg.to_dict():
             raise DeskpilotError(f"{path} was trained with another model config; start a new --out folder")
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["opt"])

@@ -52,6 +52,9 @@ class TransformerPolicyConfig:
             normalised attention averages its history, so it cannot count repeats without it.
         hotkeys: the hotkey head's vocabulary.
         kinds: element kinds with an embedding (anything else maps to "other").
+        feature_version: 1, the original element features; 2 adds `policies.transformer.cues` (numbers
+            parsed from the instruction, slider/spin values, click counts, per-word quote/number/field
+            cues). Configs saved without the key are version 1.
     """
 
     d_model: int = 128
@@ -73,6 +76,7 @@ class TransformerPolicyConfig:
     step_positions: int = 64
     hotkeys: list[str] = field(default_factory=lambda: list(DEFAULT_HOTKEYS))
     kinds: list[str] = field(default_factory=lambda: [*ELEMENT_KINDS, "other"])
+    feature_version: int = 2
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "ffn_mult", "text_dim", "text_buckets", "max_words",
@@ -95,8 +99,17 @@ class TransformerPolicyConfig:
             )
         if not self.hotkeys or len(set(self.hotkeys)) != len(self.hotkeys):
             raise DeskpilotError("policy config: hotkeys must be a non-empty list without repeats")
+        if self.feature_version not in (1, 2):
+            raise DeskpilotError(
+                f"policy config: feature_version must be 1 or 2, got {self.feature_version!r}"
+            )
         if "other" not in self.kinds:
             self.kinds = [*self.kinds, "other"]
+
+    @property
+    def cues(self) -> bool:
+        """Whether the `policies.transformer.cues` features are on (feature_version 2)."""
+        return self.feature_version >= 2
 
     @property
     def action_classes(self) -> tuple[str, ...]:
@@ -114,4 +127,4 @@ class TransformerPolicyConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise DeskpilotError(f"policy config: unknown option(s) {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**{"feature_version": 1, **data})  # saved before version 2 existed

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from policies.memory import build_memory
 from policies.text import HashedTextEmbedding
 from policies.transformer.configuration_transformer import ACTION_CLASSES, TransformerPolicyConfig
-from policies.transformer.processor_transformer import GEOM_DIM, IGNORE, STATE_DIM
+from policies.transformer.processor_transformer import GEOM_DIM, IGNORE, WORD_DIM, state_dim
 
 TOKEN_TYPES = ("dec", "mem", "instr", "elem", "reg", "word")
 NEG = -1e4  # masked logits (finite, so fp16 and softmax over fully-masked rows stay NaN-free)
@@ -54,7 +54,13 @@ class TransformerPolicyModel(nn.Module):
         D, K, We = cfg.d_model, cfg.n_registers, cfg.max_elem_words
         self.text = HashedTextEmbedding(dim=cfg.text_dim, n_buckets=cfg.text_buckets)
         self.text_proj = nn.Linear(cfg.text_dim, D)
-        self.geom = nn.Sequential(nn.Linear(GEOM_DIM + STATE_DIM, D), nn.GELU(), nn.Linear(D, D))
+        self.geom = nn.Sequential(nn.Linear(GEOM_DIM + state_dim(cfg), D), nn.GELU(), nn.Linear(D, D))
+        # per-word cues (quoted, a number, ...: `cues.InstructionCues.word_features`); zero-initialised so
+        # a warm start from a run without them begins exactly where that run was
+        self.word_cues = nn.Linear(WORD_DIM, D) if cfg.cues else None
+        if self.word_cues is not None:
+            nn.init.zeros_(self.word_cues.weight)
+            nn.init.zeros_(self.word_cues.bias)
         self.kind = nn.Embedding(len(cfg.kinds), D)
         self.visual = nn.Linear(cfg.visual_dim, D) if cfg.visual_dim else None
         self.type_emb = nn.Embedding(len(TOKEN_TYPES), D)
@@ -97,7 +103,10 @@ class TransformerPolicyModel(nn.Module):
         types = self.type_emb.weight
         strings = self.embed_texts(batch)  # [U, D]; '' embeds to exactly zero
         instr = strings[batch["instr"]] + self.word_pos.weight[:W] + types[2]  # [B, W, D]
-        instr = instr[:, None].expand(B, T, W, D).reshape(B * T, W, D)
+        instr = instr[:, None].expand(B, T, W, D)
+        if self.word_cues is not None and batch.get("ifeat") is not None:
+            instr = instr + self.word_cues(batch["ifeat"][:, :, :W])
+        instr = instr.reshape(B * T, W, D)
         imask = (batch["instr"] > 0)[:, None].expand(B, T, W).reshape(B * T, W)
         feats = torch.cat([batch["geom"], batch["state"]], -1)
         elems = self.geom(feats) + self.kind(batch["kind"]) + strings[batch["etext"]] + types[3]

@@ -1,8 +1,9 @@
 """`TransformerPolicy`: the network behind the `Policy` interface — reset, act one step, save, load.
 
-Acting keeps three things between steps, all of constant size: the memory blocks' recurrent states, the
-read-out for the next step, and the text registers. ``memory=False`` (the ablation) zeroes the read-out and
-keeps the registers empty, so nothing crosses from one step to the next.
+Acting keeps four things between steps, all of bounded size: the memory blocks' recurrent states, the
+read-out for the next step, the text registers, and the click counts of the last `MAX_COUNTED` elements
+it clicked (`cues.click_key`; feature_version 2). ``memory=False`` (the ablation) zeroes the read-out and
+keeps the registers and counts empty, so nothing crosses from one step to the next.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agent.types import (
     Wait,
 )
 from policies.base import Decision, Policy
+from policies.transformer import cues
 from policies.transformer.configuration_transformer import (
     ACTION_CLASSES,
     SCROLL_DIRECTIONS,
@@ -52,6 +54,8 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 FORMAT = "deskpilot.policy.transformer"
 #: Where the shipped weights live (repository root / weights / policy).
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "policy"
+#: Click counts kept for this many distinct elements (the least recently clicked are forgotten).
+MAX_COUNTED = 32
 
 
 class TransformerPolicy(Policy):
@@ -73,13 +77,15 @@ class TransformerPolicy(Policy):
         self.states = self.model.init_memory(1)
         self.readout = torch.zeros(1, self.cfg.d_model, device=self.device)
         self.registers = Registers(self.cfg.n_registers)
+        self.clicks: dict[tuple[str, str], int] = {}
         self.t = 0
 
     @torch.inference_mode()
     def act(self, observation: Observation, elements: list[Element]) -> Decision:
         """One decision; O(1) in the number of steps taken so far."""
         rec = EpisodeRecord(self.instruction, observation.size, [StepRecord(list(elements), None)])
-        ep = encode_episode(rec, self.cfg, keep_targets=False, registers=[self.registers.snapshot()])
+        ep = encode_episode(rec, self.cfg, keep_targets=False, registers=[self.registers.snapshot()],
+                            clicks=[dict(self.clicks)])  # fmt: skip
         kept = ep["kept"][0]
         batch = _to(collate([ep], self.cfg, labels=False), self.device)
         m = self.model
@@ -98,6 +104,11 @@ class TransformerPolicy(Policy):
             token = m.memory_tokens(inp, torch.tensor([ACTION_CLASSES.index(info["class"])], device=dev),
                                     torch.tensor([tgt], device=dev), text_emb, torch.tensor([key], device=dev))  # fmt: skip
             self.readout, self.states = m.memory_step(token, self.states)
+            if isinstance(action, Click) and tgt >= 0:
+                key = cues.click_key(shown[tgt])
+                self.clicks[key] = self.clicks.pop(key, 0) + 1  # re-inserted: most recent last
+                while len(self.clicks) > MAX_COUNTED:
+                    self.clicks.pop(next(iter(self.clicks)))
             write = int(out["write"][0].argmax())
             if write < len(shown):
                 self.registers.push(shown[write].text)
@@ -115,7 +126,12 @@ class TransformerPolicy(Policy):
         if cls in ("click", "double_click", "right_click", "move", "drag", "scroll"):
             if not shown:
                 return Wait(0.5), -1, "", -1, {**info, "class": "wait", "why": "no elements"}
-            tgt = int(out["ptr"][0, : len(shown)].argmax())
+            # a disabled element does nothing when clicked (the demonstrations never point at one)
+            ptr = out["ptr"][0, : len(shown)].clone()
+            disabled = torch.tensor([e.state.get("enabled") is False for e in shown], device=ptr.device)
+            if not disabled.all():
+                ptr = ptr.masked_fill(disabled, float("-inf"))
+            tgt = int(ptr.argmax())
             u, v, u2, v2 = (float(z) for z in m_offset(self.model, enc, tgt))
             x1, y1, x2, y2 = shown[tgt].box
             bw, bh = x2 - x1, y2 - y1

@@ -44,6 +44,7 @@ from agent.types import (
     action_point,
 )
 from policies.text import TextHasher, tokenize
+from policies.transformer import cues as C
 from policies.transformer.configuration_transformer import (
     ACTION_CLASSES,
     SCROLL_DIRECTIONS,
@@ -59,6 +60,12 @@ GEOM_DIM = 10  # x1, y1, x2, y2, w, h, cx, cy (screen units), log aspect, score
 STATE_DIM = (
     13  # checked/enabled/focused (known, value) 6, instruction match 3, its caption's match 3 + found 1
 )
+WORD_DIM = C.WORD_DIM  # per-instruction-word cues (feature_version 2)
+
+
+def state_dim(cfg: TransformerPolicyConfig) -> int:
+    """Width of an element's state features: STATE_DIM, plus `cues.VALUE_DIM` with feature_version 2."""
+    return STATE_DIM + (C.VALUE_DIM if cfg.cues else 0)
 
 
 def word_spans(text: str, limit: int) -> list[tuple[int, int]]:
@@ -272,12 +279,26 @@ def find_span(text: str, sources: list[tuple[str, list[tuple[int, int]]]]) -> tu
     return None
 
 
+def episode_clicks(rec: EpisodeRecord) -> list[dict]:
+    """Per step, how often each element (`cues.click_key`) was clicked on the steps before it (the actions
+    done, as the policy counts its own clicks when acting)."""
+    out, counts = [], {}
+    for st in rec.steps:
+        out.append(dict(counts))
+        if isinstance(st.done, Click) and st.done_target is not None:
+            key = C.click_key(st.done_target)
+            counts[key] = counts.get(key, 0) + 1
+    return out
+
+
 # --------------------------------------------------------------------------------------------- encoding
 def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_targets: bool = True,
-                   registers: list[list[str]] | None = None) -> dict:  # fmt: skip
+                   registers: list[list[str]] | None = None, clicks: list[dict] | None = None) -> dict:  # fmt: skip
     """Numpy arrays and strings for one episode (see the module doc for the label layout).
 
     ``registers`` (acting, tests) gives each step's register contents instead of the hindsight labels.
+    ``clicks`` (acting) gives each step's click counts so far (`cues.click_key` -> count) instead of
+    counting the episode's own earlier ``done`` clicks.
     ``out["kept"][t]`` lists which of step t's elements the tensors hold, in order.
 
     Register writes are labelled in hindsight: when a typed text is not in the instruction or on the current
@@ -297,7 +318,11 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
         chosen.append(select_elements(st.elements, cfg.max_elements, (t_idx, d_idx) if keep_targets else ()))
     N = max([len(c) for c in chosen] + [1])
     geom = np.zeros((T, N, GEOM_DIM), np.float32)
-    state = np.zeros((T, N, STATE_DIM), np.float32)
+    state = np.zeros((T, N, state_dim(cfg)), np.float32)
+    ifeat = np.zeros((T, len(instr_spans), WORD_DIM), np.float32) if cfg.cues else None
+    icues = C.InstructionCues(instr, W) if cfg.cues else None
+    if cfg.cues and clicks is None:
+        clicks = episode_clicks(rec)
     kind = np.zeros((T, N), np.int64)
     emask = np.zeros((T, N), bool)
     visual = np.zeros((T, N, cfg.visual_dim), np.float32) if cfg.visual_dim else None
@@ -309,10 +334,29 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
     for t, st in enumerate(rec.steps):
         texts, words, spans_t = [], [], []
         labels = [e for e in st.elements if e.kind == "label" and e.text]
+        caps = [
+            caption_of(st.elements[i], labels) if st.elements[i].kind in CAPTIONED else None
+            for i in chosen[t]
+        ]
+        if icues is not None and ifeat is not None and clicks is not None:
+            shown = [st.elements[i] for i in chosen[t]]
+            named = [C.element_words(e, c) for e, c in zip(shown, caps, strict=True)]
+            numbers = icues.element_numbers(named)
+            # a lone number in the instruction sets the only valued element that got none ("Drag it to 40")
+            lone = icues.numbers[0][1] if len(icues.numbers) == 1 else None
+            numbers = [
+                lone if n is None and e.kind in C.VALUED else n for n, e in zip(numbers, shown, strict=True)
+            ]
+            screen_words = set().union(*named) if named else set()
+            focus = next((n for n, e in enumerate(shown) if e.state.get("focused") is True), None)
+            ifeat[t] = icues.word_features(screen_words, named[focus] if focus is not None else None,
+                                           numbers[focus] if focus is not None else None)  # fmt: skip
+            for n, e in enumerate(shown):
+                state[t, n, STATE_DIM:] = C.value_features(e, numbers[n], C.count_clicks(clicks[t], e))
         for n, i in enumerate(chosen[t]):
             e = st.elements[i]
-            cap = caption_of(e, labels) if e.kind in CAPTIONED else None
-            geom[t, n], state[t, n] = element_features(e, rec.screen, match, cap)
+            cap = caps[n]
+            geom[t, n], state[t, n, :STATE_DIM] = element_features(e, rec.screen, match, cap)
             kind[t, n] = kinds.get(e.kind, kinds["other"])
             emask[t, n] = True
             if visual is not None and e.embedding is not None and e.embedding.shape[-1] == cfg.visual_dim:
@@ -400,6 +444,7 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
             lab["done_key"][t] = keys.get(hotkey_name(d.keys), -1)
     return {
         "T": T, "N": N, "kept": chosen, "geom": geom, "state": state, "kind": kind, "emask": emask, "visual": visual,
+        "ifeat": ifeat,
         "instr_words": [instr[a:b] for a, b in instr_spans], "elem_text": elem_text, "elem_words": elem_words,
         "reg_text": reg_text, "reg_words": [[[s[a:b] for a, b in sp] for s, sp in zip(row, sps, strict=True)]
                                             for row, sps in zip(reg_text, reg_spans, strict=True)],
@@ -465,7 +510,8 @@ def collate(
     out: dict[str, Any] = {
         "smask": torch.zeros(B, T, dtype=torch.bool),
         "geom": torch.zeros(B, T, N, GEOM_DIM),
-        "state": torch.zeros(B, T, N, STATE_DIM),
+        "state": torch.zeros(B, T, N, state_dim(cfg)),
+        "ifeat": torch.zeros(B, T, W, WORD_DIM) if cfg.cues else None,
         "kind": torch.zeros(B, T, N, dtype=torch.long),
         "emask": torch.zeros(B, T, N, dtype=torch.bool),
         "visual": torch.zeros(B, T, N, cfg.visual_dim) if cfg.visual_dim else None,
@@ -486,6 +532,9 @@ def collate(
         out["emask"][b, :t, :n] = torch.from_numpy(ep["emask"])
         if out["visual"] is not None and ep["visual"] is not None:
             out["visual"][b, :t, :n] = torch.from_numpy(ep["visual"])
+        if out["ifeat"] is not None and ep.get("ifeat") is not None:
+            w = min(ep["ifeat"].shape[1], W)
+            out["ifeat"][b, :t, :w] = torch.from_numpy(ep["ifeat"][:, :w])
         instr[b, : len(ep["instr_words"][:W])] = [table(w) for w in ep["instr_words"][:W]]
         for s in range(t):
             for j, txt in enumerate(ep["elem_text"][s]):

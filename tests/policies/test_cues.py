@@ -1,0 +1,213 @@
+"""Explicit cues (`policies.transformer.cues`): numbers, quotes, field names, values, click counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agent.types import Click, Element, Finished, Hotkey, Observation, Task, TypeText
+from policies.transformer import cues as C
+from policies.transformer.configuration_transformer import TransformerPolicyConfig
+from policies.transformer.modeling_transformer import TransformerPolicyModel
+from policies.transformer.policy_transformer import (
+    MAX_COUNTED,
+    TransformerPolicy,
+    load_pretrained,
+    save_pretrained,
+)
+from policies.transformer.processor_transformer import (
+    STATE_DIM,
+    EpisodeRecord,
+    StepRecord,
+    collate,
+    encode_episode,
+)
+
+SCREEN = (640, 400)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_cfg(**kw) -> TransformerPolicyConfig:
+    base = {"d_model": 32, "n_heads": 2, "n_layers": 1, "text_dim": 16, "text_buckets": 512}
+    return TransformerPolicyConfig(**{**base, **kw})
+
+
+def box(i: int, x: float = 10) -> tuple[float, float, float, float]:
+    return (x, 10 + 30 * i, x + 80, 34 + 30 * i)
+
+
+# ------------------------------------------------------------------------------------ instruction parsing
+def test_numbers_in_digits_and_words_belong_to_the_element_they_follow_or_precede():
+    assert C.parse_number("42") == 42 and C.parse_number("Twice") == 2 and C.parse_number("three") == 3
+    assert C.parse_number("Add") is None
+    cases = {
+        "Click 'Add' exactly 3 times, then press Done.": [3, None],
+        "Press Add twice, and then Done.": [2, None],  # "twice" follows Add, not Done
+        "Count out 4 presses of Add, then hit Done.": [4, None],  # before the name
+        "Add × 5, then Done.": [5, None],
+    }
+    for text, want in cases.items():
+        assert C.InstructionCues(text, 48).element_numbers([{"add"}, {"done"}]) == want, text
+
+
+def test_step_and_page_numbers_set_nothing():
+    cues = C.InstructionCues("Step 1: check 'Wifi'. Step 2: set Age to 27. Step 3: undo step 1.", 48)
+    assert [n for _, n in cues.numbers] == [27]
+    assert cues.element_numbers([{"wifi"}, {"age"}]) == [None, 27]
+    cues = C.InstructionCues("Look at the code, advance two pages, and enter it on page 3.", 48)
+    assert cues.numbers == []
+
+
+def test_quotes_mark_the_words_inside_but_apostrophes_do_not():
+    cues = C.InstructionCues("I'd like Name set to “Ada Lovelace”, don't 'Save'", 48)
+    inside = [t for t, q in zip(cues.tokens, cues.quoted, strict=True) if q]
+    assert inside == ["Ada", "Lovelace", "Save"]
+
+
+def test_word_cues_point_at_the_value_after_the_focused_fields_name():
+    text = "Register: First name: Maya, Last name: Novak, Phone: +46 961 7496; then click Send."
+    cues = C.InstructionCues(text, 48)
+    assert [cues.tokens[i] for i in cues.mention({"last", "name"})] == ["Last", "name"]  # not First's "name"
+    f = cues.word_features({"phone", "send"}, {"phone"}, None)
+    tok = cues.tokens
+    after = {
+        tok[i]: int(np.argmax(f[i, 5 : 5 + C.MAX_DIST])) + 1
+        for i in range(len(tok))
+        if f[i, 5 : 5 + C.MAX_DIST].any()
+    }
+    assert after["+"] == 2 and after["46"] == 3  # "Phone" ":" "+" -> the value starts 2 words after
+    assert f[tok.index("Phone"), 3] == 1 and f[tok.index("Phone"), 2] == 1  # the field's name, on screen
+    assert f[tok.index("961"), 1] == 1 and f[tok.index("Maya"), 1] == 0  # numbers
+    before = f[:, 5 + C.MAX_DIST :]
+    assert before[tok.index("Novak")].argmax() + 1 == 2  # "Novak" "," "Phone"
+
+
+# ------------------------------------------------------------------------------------ element values
+def test_slider_value_target_and_difference():
+    slider = Element(box(0), "slider", state={"value": 25, "min": 0, "max": 100})
+    f = C.value_features(slider, 91, 0)
+    assert f[0] == 1 and f[1] == pytest.approx(0.25) and f[2] == 1 and f[3] == pytest.approx(0.91)
+    assert (f[4], f[5], f[6], f[7]) == (1, 0, 0, 1)  # up, at least a page
+    f = C.value_features(slider, 22, 0)
+    assert (f[4], f[5], f[6], f[7]) == (0, 1, 0, 0)  # down by less than a page
+    assert C.value_features(slider, 25, 0)[6] == 1
+    spin = Element(box(1), "spin", text="48 px")  # no state: the value is read from the text
+    assert C.element_value(spin) == (48.0, None, None)
+    assert not C.value_features(Element(box(2), "button", text="OK"), None, 0).any()
+
+
+def test_click_counts_compare_with_the_number():
+    add = Element(box(0), "button", text="Add")
+    assert (C.value_features(add, 3, 2)[11], C.value_features(add, 3, 2)[12]) == (0, 1)
+    assert (C.value_features(add, 3, 3)[11], C.value_features(add, 3, 3)[12]) == (1, 0)
+
+
+# ------------------------------------------------------------------------------------ processor and acting
+def click_n_episode(n: int = 3) -> EpisodeRecord:
+    els = [Element(box(0), "button", text="Add", id=0), Element(box(1), "button", text="Done", id=1)]
+    steps = [StepRecord(els, Click(*els[0].center), els[0]) for _ in range(n)]
+    steps += [StepRecord(els, Click(*els[1].center), els[1]), StepRecord(els, Finished(True))]
+    return EpisodeRecord(f"Press Add {n} times, then Done.", SCREEN, steps)
+
+
+def test_encode_counts_earlier_clicks_and_marks_the_number():
+    cfg = small_cfg()
+    ep = encode_episode(click_n_episode(3), cfg)
+    v = ep["state"][:, 0, STATE_DIM:]  # the Add button, every step
+    assert ep["state"].shape[-1] == STATE_DIM + C.VALUE_DIM
+    assert v[:, 9].tolist() == pytest.approx([0, 1 / 8, 2 / 8, 3 / 8, 3 / 8])
+    assert v[:, 11].tolist() == [0, 0, 0, 1, 1]  # clicked exactly 3 times from step 3 on
+    assert v[:, 3].tolist() == pytest.approx([0.03] * 5)  # the number, in range units
+    assert not ep["state"][:4, 1, STATE_DIM + 2 :].any()  # Done: no number, no clicks before it is clicked
+    assert ep["state"][4, 1, STATE_DIM + 9] == pytest.approx(1 / 8)
+    b = collate([ep], cfg)
+    assert b["ifeat"].shape == (1, 5, len(ep["instr_words"]), C.WORD_DIM)
+    v1 = encode_episode(click_n_episode(3), small_cfg(feature_version=1))
+    assert v1["state"].shape[-1] == STATE_DIM and v1["ifeat"] is None
+
+
+def always_click_model() -> TransformerPolicyModel:
+    torch.manual_seed(5)
+    model = TransformerPolicyModel(small_cfg())
+    with torch.no_grad():
+        model.head_act.bias[:] = -10
+        model.head_act.bias[0] = 10  # always "click"
+    return model
+
+
+def test_acting_counts_its_own_clicks_within_a_bound_and_not_without_memory():
+    model = always_click_model()
+    obs = Observation(np.zeros((SCREEN[1], SCREEN[0], 3), np.uint8))
+    rec = click_n_episode(3)
+    for memory in (True, False):
+        policy = TransformerPolicy(model, memory=memory)
+        policy.reset(Task(rec.instruction))
+        targets = [policy.act(obs, st.elements).target for st in rec.steps[:4]]
+        want = {}
+        for t in targets:
+            want[C.click_key(t)] = want.get(C.click_key(t), 0) + 1
+        assert policy.clicks == (want if memory else {})
+    policy = TransformerPolicy(model)
+    policy.reset(Task("x"))
+    for i in range(MAX_COUNTED + 10):  # a new element every step: the table stays bounded (O(1) state)
+        policy.act(obs, [Element(box(0), "button", text=f"b{i}", id=0)])
+    assert len(policy.clicks) == MAX_COUNTED and ("button", f"b{MAX_COUNTED + 9}") in policy.clicks
+
+
+def test_disabled_elements_are_never_clicked():
+    policy = TransformerPolicy(always_click_model())
+    obs = Observation(np.zeros((SCREEN[1], SCREEN[0], 3), np.uint8))
+    els = [Element(box(i), "button", text=t, state={"enabled": False} if i != 2 else {}, id=i)
+           for i, t in enumerate(["Back", "Finish", "Next", "Cancel"])]  # fmt: skip
+    policy.reset(Task("Click Finish"))
+    for _ in range(3):
+        d = policy.act(obs, els)
+        assert isinstance(d.action, Click) and d.target is els[2]
+
+
+def test_configs_saved_before_cues_load_as_version_1(tmp_path: Path):
+    model = TransformerPolicyModel(small_cfg(feature_version=1))
+    save_pretrained(model, tmp_path / "old", fp16=False)
+    doc = json.loads((tmp_path / "old" / "config.json").read_text())
+    del doc["config"]["feature_version"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
+    again = load_pretrained(tmp_path / "old")
+    assert again.cfg.feature_version == 1 and again.word_cues is None
+    assert TransformerPolicyConfig().feature_version == 2
+
+
+def test_a_model_learns_to_stop_at_the_count_from_the_cues():
+    """With the cues, the count and the number decide "Add" vs "Done": a tiny model fits n = 2..5."""
+    torch.manual_seed(0)
+    cfg = small_cfg(step_positions=1)  # no step counter: only the click-count cue can tell the steps apart
+    model = TransformerPolicyModel(cfg)
+    eps = [encode_episode(click_n_episode(n), cfg) for n in (2, 3, 4, 5)]
+    b = collate(eps, cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss, logs = model(b, memory=False)  # no memory either
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert logs["acc_ptr"] == 1.0
+
+
+def test_type_and_hotkey_actions_do_not_count_as_clicks():
+    els = [Element(box(0), "text_field", id=0)]
+    rec = EpisodeRecord("Type 'a'", SCREEN, [StepRecord(els, Click(*els[0].center), els[0]),
+                                             StepRecord(els, Hotkey(("ctrl", "a")), els[0]),
+                                             StepRecord(els, TypeText("a"), els[0])])  # fmt: skip
+    from policies.transformer.processor_transformer import episode_clicks
+
+    assert [sum(c.values()) for c in episode_clicks(rec)] == [0, 1, 1]
