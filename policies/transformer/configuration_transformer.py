@@ -55,6 +55,8 @@ class TransformerPolicyConfig:
         feature_version: 1, the original element features; 2 adds `policies.transformer.cues` (numbers
             parsed from the instruction, slider/spin values, click counts, per-word quote/number/field
             cues). Configs saved without the key are version 1.
+        act_from_target: the action-type head also reads the element the pointer favours (its kind decides
+            click vs drag: a slider is dragged, a button clicked). Off in configs saved without the key.
     """
 
     d_model: int = 128
@@ -77,6 +79,7 @@ class TransformerPolicyConfig:
     hotkeys: list[str] = field(default_factory=lambda: list(DEFAULT_HOTKEYS))
     kinds: list[str] = field(default_factory=lambda: [*ELEMENT_KINDS, "other"])
     feature_version: int = 2
+    act_from_target: bool = True
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "ffn_mult", "text_dim", "text_buckets", "max_words",
@@ -127,4 +130,4 @@ class TransformerPolicyConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise DeskpilotError(f"policy config: unknown option(s) {', '.join(unknown)}")
-        return cls(**{"feature_version": 1, **data})  # saved before version 2 existed
+        return cls(**{"feature_version": 1, "act_from_target": False, **data})  # saved before these existed

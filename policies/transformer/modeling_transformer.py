@@ -84,6 +84,10 @@ class TransformerPolicyModel(nn.Module):
         self.mem_out = nn.Linear(D, D)
         # heads
         self.head_act = nn.Linear(D, len(ACTION_CLASSES))
+        # the pointed-at element's part of the action type (zero at first: warm starts keep their choices)
+        self.head_act_tgt = nn.Linear(D, len(ACTION_CLASSES), bias=False) if cfg.act_from_target else None
+        if self.head_act_tgt is not None:
+            nn.init.zeros_(self.head_act_tgt.weight)
         self.ptr_q, self.ptr_k = nn.Linear(D, D), nn.Linear(D, D)
         self.head_offset = nn.Sequential(nn.Linear(2 * D, D), nn.GELU(), nn.Linear(D, 4))
         self.head_key = nn.Linear(D, len(cfg.hotkeys))
@@ -246,12 +250,16 @@ class TransformerPolicyModel(nn.Module):
         D = h.shape[-1]
         scale = D**-0.5
         ptr = torch.einsum("sd,snd->sn", self.ptr_q(h), self.ptr_k(E)) * scale
+        act = self.head_act(h)
+        if self.head_act_tgt is not None:  # what kind of thing is being pointed at (no gradient into ptr)
+            p = ptr.masked_fill(~inp.emask, NEG).softmax(-1).detach()
+            act = act + self.head_act_tgt(torch.einsum("sn,snd->sd", p, E))
         write = torch.einsum("sd,snd->sn", self.write_q(h), self.write_k(E)) * scale
         write = torch.cat([write.masked_fill(~inp.emask, NEG), self.write_null(h)], -1)
         cmask, source = self.candidate_mask(words, inp)
         start = self.copy_scores(self.copy_qs(h), words, inp, enc).masked_fill(~cmask, NEG)
         return {
-            "act": self.head_act(h), "ptr": ptr.masked_fill(~inp.emask, NEG), "write": write,
+            "act": act, "ptr": ptr.masked_fill(~inp.emask, NEG), "write": write,
             "key": self.head_key(h), "sdir": self.head_sdir(h), "samt": self.head_samt(h),
             "submit": self.head_submit(h), "start": start, "_cmask": cmask, "_source": source,
         }  # fmt: skip

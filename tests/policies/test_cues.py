@@ -211,3 +211,18 @@ def test_type_and_hotkey_actions_do_not_count_as_clicks():
     from policies.transformer.processor_transformer import episode_clicks
 
     assert [sum(c.values()) for c in episode_clicks(rec)] == [0, 1, 1]
+
+
+def test_action_type_reads_the_pointed_element_and_starts_neutral():
+    """act_from_target adds the pointed element's part to the action type; zero at first, so a warm start
+    from a model without it decides exactly as that model did."""
+    torch.manual_seed(6)
+    plain = TransformerPolicyModel(small_cfg(act_from_target=False)).eval()
+    both = TransformerPolicyModel(small_cfg()).eval()
+    both.load_state_dict(plain.state_dict(), strict=False)
+    b = collate([encode_episode(click_n_episode(2), small_cfg())], small_cfg())
+    with torch.no_grad():
+        torch.testing.assert_close(both.step_logits(b)[2]["act"], plain.step_logits(b)[2]["act"])
+        torch.nn.init.normal_(both.head_act_tgt.weight)
+        assert (both.step_logits(b)[2]["act"] - plain.step_logits(b)[2]["act"]).abs().max() > 1e-3
+    assert TransformerPolicyConfig.from_dict({"d_model": 32, "n_heads": 2}).act_from_target is False
