@@ -54,6 +54,8 @@ from policies.transformer.configuration_transformer import (
 IGNORE = -100
 #: Kinds whose name is a separate label beside them.
 CAPTIONED = frozenset({"text_field", "text_area", "combo", "spin", "slider", "progress", "list_item"})
+#: Kinds of a combo's open option list.
+POPUP_KINDS = frozenset({"list_item", "menu_item"})
 #: Copy-candidate words: runs of letters/digits, or one other non-space character (so spans rebuild any text).
 WORD_RE = re.compile(r"\w+|[^\w\s]")
 GEOM_DIM = 10  # x1, y1, x2, y2, w, h, cx, cy (screen units), log aspect, score
@@ -279,6 +281,15 @@ def find_span(text: str, sources: list[tuple[str, list[tuple[int, int]]]]) -> tu
     return None
 
 
+def _first_shown(text: str, steps: list[list[Element]]) -> tuple[int, int]:
+    """(step, element) where ``text`` is first shown by an element that is not a popup option; (-1, -1)."""
+    for t, els in enumerate(steps):
+        for n, e in enumerate(els):
+            if e.text == text and e.kind not in POPUP_KINDS:
+                return t, n
+    return -1, -1
+
+
 def episode_clicks(rec: EpisodeRecord) -> list[dict]:
     """Per step, how often each element (`cues.click_key`) was clicked on the steps before it (the actions
     done, as the policy counts its own clicks when acting)."""
@@ -386,6 +397,15 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
 
     # hindsight register writes: a typed text found in no current source is read from an earlier screen
     for t, st in enumerate(rec.steps):
+        if cfg.cues and isinstance(st.label, Click) and st.label_target is not None:
+            # an option picked by a text the instruction never names ("put the first setting back"): the
+            # value a combo showed before it was changed; remember it where it was first shown
+            opt = st.label_target.text
+            if st.label_target.kind in POPUP_KINDS and opt and opt.casefold() not in instr.casefold():
+                t2, n2 = _first_shown(opt, [[rec.steps[a].elements[i] for i in chosen[a]] for a in range(t)])
+                if t2 >= 0 and lab["write"][t2] == N:
+                    lab["write"][t2] = n2
+            continue
         if not isinstance(st.label, TypeText):
             continue
         text = st.label.text.rstrip("\n")
@@ -404,6 +424,11 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
         if lab["write"][t] < N:
             regs.push(elem_text[t][lab["write"][t]])
     reg_spans = [[word_spans(s, We) for s in row] for row in reg_text]
+    if cfg.cues:  # the element shows a remembered text (the option to restore, the code to find)
+        for t in range(T):
+            held = {r for r in reg_text[t] if r}
+            for n, txt in enumerate(elem_text[t]):
+                state[t, n, STATE_DIM + C.VALUE_DIM - 1] = float(bool(txt) and txt in held)
 
     for t, st in enumerate(rec.steps):
         a = st.label

@@ -226,3 +226,26 @@ def test_action_type_reads_the_pointed_element_and_starts_neutral():
         torch.nn.init.normal_(both.head_act_tgt.weight)
         assert (both.step_logits(b)[2]["act"] - plain.step_logits(b)[2]["act"]).abs().max() > 1e-3
     assert TransformerPolicyConfig.from_dict({"d_model": 32, "n_heads": 2}).act_from_target is False
+
+
+def test_an_option_the_instruction_never_names_is_remembered_where_it_was_first_shown():
+    """ "Set Format to 'XML', ..., then change back what you did first": the old value must be remembered."""
+    combo = lambda text: Element(box(0), "combo", text=text, id=0)  # noqa: E731
+    popup = [Element(box(1 + i), "list_item", text=t, id=1 + i) for i, t in enumerate(["PDF", "XML", "JSON"])]
+    check = Element(box(5), "checkbox", text="Wrap", id=5)
+    s0, s1, s3 = [combo("PDF"), check], [combo("PDF"), *popup, check], [combo("XML"), check]
+    steps = [StepRecord(s0, Click(*s0[0].center), s0[0]), StepRecord(s1, Click(*popup[1].center), popup[1]),
+             StepRecord(s3, Click(*check.center), check), StepRecord(s3, Click(*s3[0].center), s3[0]),
+             StepRecord([combo("XML"), *popup, check], Click(*popup[0].center), popup[0])]  # fmt: skip
+    rec = EpisodeRecord(
+        "Set Format to 'XML', then check 'Wrap', then change back what you did first.", SCREEN, steps
+    )
+    ep = encode_episode(rec, small_cfg())
+    N = ep["N"]
+    assert [int(w) for w in ep["labels"]["write"]] == [0, N, N, N, N]  # the combo's text, on step 0
+    assert ep["reg_text"][4][0] == "PDF"
+    shows = ep["state"][:, :, STATE_DIM + C.VALUE_DIM - 1]
+    assert shows[4, 1] == 1 and shows[4, 2] == 0  # the PDF option shows the remembered text, XML does not
+    assert not shows[0].any()  # nothing remembered yet
+    named = encode_episode(EpisodeRecord("Set Format to 'PDF'.", SCREEN, steps), small_cfg())
+    assert (named["labels"]["write"] == named["N"]).all()  # named in the instruction: nothing to remember
