@@ -88,8 +88,23 @@ def record_from_trace(path: str | Path) -> EpisodeRecord | None:
         return None
     task = t.task or Task("")
     screen = t.screen or (1280, 800)
-    steps = [StepRecord(list(s.elements), s.action, s.target) for s in t.steps]
+    steps = [StepRecord(list(s.elements), unredact(s.action, s.target, task), s.target) for s in t.steps]
     return EpisodeRecord(task.instruction, screen, steps, meta={"task": task.to_dict(), "path": str(path)})
+
+
+def unredact(action: Any, target: Element | None, task: Task) -> Any:
+    """A secret typed text is stored as ``[REDACTED]``; a sandbox task's plan still says what the expert
+    typed into that field, so the label is restored from it (else left redacted: no copy label)."""
+    from agent.types import REDACTED, TypeText
+
+    if not (isinstance(action, TypeText) and action.text.rstrip("\n") == REDACTED and target is not None):
+        return action
+    plan = (task.meta.get("sandbox") or {}).get("plan", []) if isinstance(task.meta, dict) else []
+    name = target.state.get("name")
+    typed = [op["text"] for op in plan if op.get("op") == "type" and op.get("name") == name and "text" in op]
+    if name is None or len(typed) != 1:
+        return action
+    return TypeText(typed[0] + ("\n" if action.text.endswith("\n") else ""), secret=True)
 
 
 def load_records(paths: Iterable[str | Path], skip: set[str] | None = None) -> list[EpisodeRecord]:

@@ -171,7 +171,8 @@ class TransformerPolicy(Policy):
             if not text:
                 return Wait(0.5), -1, "", -1, {**info, "class": "wait", "why": "empty copy span"}
             submit = bool(out["submit"][0].argmax())
-            action = TypeText(text + ("\n" if submit else ""))
+            secret = any(e.state.get("focused") is True and e.state.get("password") for e in shown)
+            action = TypeText(text + ("\n" if submit else ""), secret=secret)
         elif cls == "hotkey":
             key = int(out["key"][0].argmax())
             action = Hotkey(tuple(self.cfg.hotkeys[key].split("+")))

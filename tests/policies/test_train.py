@@ -162,3 +162,21 @@ def test_warm_start_keeps_old_outputs_when_inputs_grow(tmp_path: Path):
     n = len(old.cfg.hotkeys)
     assert torch.equal(new.head_key.weight[:n], old.head_key.weight)
     assert torch.equal(new.ptr_q.weight, old.ptr_q.weight)
+
+
+def test_redacted_password_labels_are_restored_from_the_task_plan():
+    """Traces store secret typing as [REDACTED]; without the plan's text the copy head had no label."""
+    from agent.types import REDACTED, Element, Task, TypeText
+    from policies.train import unredact
+
+    plan = [
+        {"op": "type", "name": "email", "text": "a@b.io"},
+        {"op": "type", "name": "password", "text": "xf4d$45"},
+    ]
+    task = Task("Email: a@b.io, Password: xf4d$45", meta={"sandbox": {"plan": plan}})
+    field = Element((0, 0, 10, 10), "text_field", state={"name": "password", "password": True})
+    got = unredact(TypeText(REDACTED, secret=True), field, task)
+    assert got == TypeText("xf4d$45", secret=True)
+    assert unredact(TypeText("a@b.io"), field, task) == TypeText("a@b.io")  # not redacted: unchanged
+    other = Element((0, 0, 10, 10), "text_field", state={"name": "pin"})
+    assert unredact(TypeText(REDACTED, secret=True), other, task).text == REDACTED  # unknown: left as is
