@@ -57,6 +57,9 @@ class TransformerPolicyConfig:
             cues). Configs saved without the key are version 1.
         act_from_target: the action-type head also reads the element the pointer favours (its kind decides
             click vs drag: a slider is dragged, a button clicked). Off in configs saved without the key.
+        key_from_target: the hotkey head reads it too (left or page-up depends on the slider's value), and
+            the pointer is also trained on the element a key press or typed text is for. Off in configs
+            saved without the key.
     """
 
     d_model: int = 128
@@ -80,6 +83,7 @@ class TransformerPolicyConfig:
     kinds: list[str] = field(default_factory=lambda: [*ELEMENT_KINDS, "other"])
     feature_version: int = 2
     act_from_target: bool = True
+    key_from_target: bool = True
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "ffn_mult", "text_dim", "text_buckets", "max_words",
@@ -130,4 +134,6 @@ class TransformerPolicyConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise DeskpilotError(f"policy config: unknown option(s) {', '.join(unknown)}")
-        return cls(**{"feature_version": 1, "act_from_target": False, **data})  # saved before these existed
+        return cls(
+            **{"feature_version": 1, "act_from_target": False, "key_from_target": False, **data}
+        )  # saved before these existed

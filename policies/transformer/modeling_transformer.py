@@ -91,6 +91,9 @@ class TransformerPolicyModel(nn.Module):
         self.ptr_q, self.ptr_k = nn.Linear(D, D), nn.Linear(D, D)
         self.head_offset = nn.Sequential(nn.Linear(2 * D, D), nn.GELU(), nn.Linear(D, 4))
         self.head_key = nn.Linear(D, len(cfg.hotkeys))
+        self.head_key_tgt = nn.Linear(D, len(cfg.hotkeys), bias=False) if cfg.key_from_target else None
+        if self.head_key_tgt is not None:
+            nn.init.zeros_(self.head_key_tgt.weight)
         self.head_sdir = nn.Linear(D, 4)
         self.head_samt = nn.Linear(D, cfg.scroll_max)
         self.head_submit = nn.Linear(D, 2)
@@ -250,17 +253,22 @@ class TransformerPolicyModel(nn.Module):
         D = h.shape[-1]
         scale = D**-0.5
         ptr = torch.einsum("sd,snd->sn", self.ptr_q(h), self.ptr_k(E)) * scale
-        act = self.head_act(h)
-        if self.head_act_tgt is not None:  # what kind of thing is being pointed at (no gradient into ptr)
+        act, key = self.head_act(h), self.head_key(h)
+        if self.head_act_tgt is not None or self.head_key_tgt is not None:
+            # the element being pointed at (its kind, its value): no gradient into the pointer from here
             p = ptr.masked_fill(~inp.emask, NEG).softmax(-1).detach()
-            act = act + self.head_act_tgt(torch.einsum("sn,snd->sd", p, E))
+            pointed = torch.einsum("sn,snd->sd", p, E)
+            if self.head_act_tgt is not None:
+                act = act + self.head_act_tgt(pointed)
+            if self.head_key_tgt is not None:
+                key = key + self.head_key_tgt(pointed)
         write = torch.einsum("sd,snd->sn", self.write_q(h), self.write_k(E)) * scale
         write = torch.cat([write.masked_fill(~inp.emask, NEG), self.write_null(h)], -1)
         cmask, source = self.candidate_mask(words, inp)
         start = self.copy_scores(self.copy_qs(h), words, inp, enc).masked_fill(~cmask, NEG)
         return {
             "act": act, "ptr": ptr.masked_fill(~inp.emask, NEG), "write": write,
-            "key": self.head_key(h), "sdir": self.head_sdir(h), "samt": self.head_samt(h),
+            "key": key, "sdir": self.head_sdir(h), "samt": self.head_samt(h),
             "submit": self.head_submit(h), "start": start, "_cmask": cmask, "_source": source,
         }  # fmt: skip
 

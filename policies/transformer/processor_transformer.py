@@ -434,6 +434,8 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
         a = st.label
         lab["act"][t] = action_class(a)
         tgt = local(t, tgt_full[t])
+        if cfg.key_from_target and isinstance(a, Hotkey | TypeText) and tgt >= 0:
+            lab["tgt"][t] = tgt  # the element the keys are for (the slider, the focused field)
         if isinstance(a, Click | Move | Scroll | Drag) and tgt >= 0:
             lab["tgt"][t] = tgt
             box = st.elements[tgt_full[t]].box

@@ -249,3 +249,22 @@ def test_an_option_the_instruction_never_names_is_remembered_where_it_was_first_
     assert not shows[0].any()  # nothing remembered yet
     named = encode_episode(EpisodeRecord("Set Format to 'PDF'.", SCREEN, steps), small_cfg())
     assert (named["labels"]["write"] == named["N"]).all()  # named in the instruction: nothing to remember
+
+
+def test_shipped_weights_load_are_small_and_act():
+    """weights/policy: fp16, under 10 MB, and it decides a valid action (whatever its feature version)."""
+    from policies.transformer.policy_transformer import DEFAULT_WEIGHTS
+
+    if not (DEFAULT_WEIGHTS / "model.safetensors").exists():
+        pytest.skip("no shipped policy weights")
+    assert (DEFAULT_WEIGHTS / "model.safetensors").stat().st_size < 10 * 2**20
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(DEFAULT_WEIGHTS / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in tensors.values() if v.is_floating_point())
+    policy = TransformerPolicy.from_pretrained(DEFAULT_WEIGHTS)
+    els = [Element(box(0), "label", text="Name:", id=0), Element(box(0, x=100), "text_field", id=1),
+           Element(box(2), "button", text="Save", id=2)]  # fmt: skip
+    policy.reset(Task("Click the 'Save' button."))
+    d = policy.act(Observation(np.zeros((SCREEN[1], SCREEN[0], 3), np.uint8)), els)
+    assert isinstance(d.action, Click) and d.target is els[2]

@@ -88,7 +88,10 @@ def test_encode_labels_and_hindsight_register_write():
     lab = ep["labels"]
     assert [ACTION_CLASSES[a] for a in lab["act"]] == [
         "click", "type", "click", "click", "type", "hotkey", "scroll", "finished"]  # fmt: skip
-    assert list(lab["tgt"]) == [0, IGNORE, 3, 1, IGNORE, IGNORE, 1, IGNORE]
+    # the typed text's field is a pointer label too (key_from_target); steps without a target have none
+    assert list(lab["tgt"]) == [0, 1, 3, 1, IGNORE, IGNORE, 1, IGNORE]
+    old = encode_episode(memory_episode(), small_cfg(key_from_target=False))["labels"]["tgt"]
+    assert list(old) == [0, IGNORE, 3, 1, IGNORE, IGNORE, 1, IGNORE]
     np.testing.assert_allclose(lab["offset"][0, :2], [0.5, 0.5])
     assert np.isnan(lab["offset"][1]).all()
     assert list(lab["submit"][[1, 4]]) == [1, 0]
