@@ -66,7 +66,7 @@ class Augment:
         jpeg_prob, jpeg_quality: JPEG re-encoding (screenshots from video calls, remote desktops).
     """
 
-    scale_range: tuple[float, float] = (0.7, 1.4)
+    scale_range: tuple[float, float] = (0.8, 1.25)
     crop_keep: float = 0.6
     corner_prob: float = 0.5
     channel_swap_prob: float = 0.5

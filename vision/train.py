@@ -1,7 +1,8 @@
 """Training loop for the element detector.
 
 Phases of one step, in order: learning rate (linear warm-up, cosine decay), batch, forward (optionally
-under bf16 autocast), backward, gradient clipping, AdamW step, EMA update, log, checkpoint, periodic evaluation.
+under bf16 autocast) with the transformers loss plus the dense proposal loss (`vision.detector.dense`),
+backward, gradient clipping, AdamW step, EMA update, log, checkpoint, periodic evaluation.
 
 A run directory holds:
     checkpoint.pt   model, EMA, optimiser, step, both configs (rewritten atomically every few minutes)
@@ -32,6 +33,7 @@ from torch import nn
 from agent.errors import DeskpilotError
 from vision.data import Augment, CocoDetection, StepSampler, collate
 from vision.detector.configuration import DetectorConfig
+from vision.detector.dense import DENSE_KEYS, dense_loss
 from vision.detector.modeling import Detector
 
 CHECKPOINT = "checkpoint.pt"
@@ -53,6 +55,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.05
     grad_clip: float = 0.1
     ema_decay: float = 0.999
+    # Weight of the dense one-to-many loss on the encoder's proposals (vision/detector/dense.py); 0 = off.
+    dense_weight: float = 1.0
     # bf16 autocast is off by default: on this 2-core CPU (no native bf16) a batch-4 step took 23.2 s with
     # it and 13.9 s without, because bf16 convolution backward is ~6× slower than fp32 (torch profiler).
     bf16: bool = False
@@ -257,6 +261,11 @@ def train(
             with autocast:
                 output = train_model(pixels, labels)
             loss = output.loss
+            if cfg.dense_weight > 0:
+                dense = dense_loss(output.enc_outputs_class, output.enc_outputs_coord_logits, labels,
+                                   canvas=(pixels.shape[-1], pixels.shape[-2]))  # fmt: skip
+                output.loss_dict.update(dense)
+                loss = loss + cfg.dense_weight * sum(dense.values())
             if not torch.isfinite(loss):
                 raise DeskpilotError(f"training diverged at step {step} (loss {loss.item()}); lower --lr")
             optimizer.zero_grad(set_to_none=True)
@@ -269,7 +278,7 @@ def train(
             step += 1
             loss_value = float(loss.item())
             window.append(loss_value)
-            for k in ("loss_vfl", "loss_bbox", "loss_giou"):
+            for k in ("loss_vfl", "loss_bbox", "loss_giou", *DENSE_KEYS):
                 if k in output.loss_dict:
                     parts[k] = parts.get(k, 0.0) + float(output.loss_dict[k].detach())
             if dist.main and step % cfg.log_every == 0:
@@ -299,7 +308,7 @@ def _overrides(cfg: TrainConfig) -> dict[str, Any]:
     """Fields a resumed run may change: where things are, how the machine is used, the length of the
     schedule and its peak learning rate (to calm a run whose loss climbs); not the rest of the recipe."""
     keep = ("data", "val", "out", "device", "threads", "workers", "log_every", "checkpoint_minutes",
-            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16", "lr")  # fmt: skip
+            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16", "lr", "dense_weight")  # fmt: skip
     names = {f.name for f in fields(TrainConfig)}
     out = {k: getattr(cfg, k) for k in keep if k in names}
     if getattr(cfg, "lr_override", "unset") is None:  # the CLI left --lr out: keep the checkpoint's

@@ -28,6 +28,9 @@ def detector(
     ),
     warmup_steps: int = typer.Option(300, help="Linear warm-up steps."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the weights (0 turns EMA off)."),
+    dense_weight: float = typer.Option(
+        1.0, help="Weight of the dense one-to-many loss on encoder proposals (0 turns it off)."
+    ),
     bf16: bool = typer.Option(
         False, "--bf16/--fp32", help="bf16 autocast (fp32 trains faster on CPUs without native bf16)."
     ),
@@ -63,7 +66,7 @@ def detector(
         raise DeskpilotError(f"--device must be cpu or cuda, got {device!r}")
     cfg = TrainConfig(
         data=str(data), val=str(val) if val else None, out=str(out), steps=steps, batch_size=batch_size,
-        warmup_steps=warmup_steps, ema_decay=ema_decay, bf16=bf16, device=device, threads=threads,
+        warmup_steps=warmup_steps, ema_decay=ema_decay, dense_weight=dense_weight, bf16=bf16, device=device, threads=threads,
         workers=workers, checkpoint_minutes=checkpoint_minutes, eval_minutes=eval_minutes,
         eval_images=eval_images, max_minutes=max_minutes, seed=seed, augment=not no_augment,
     )  # fmt: skip
