@@ -59,6 +59,8 @@ class Augment:
     Attributes:
         scale_range: multiplies the letterbox scale (log-uniform), so elements appear smaller or larger.
         crop_keep: a box cut by the canvas edge is kept when at least this fraction of its area remains.
+        focus_prob: when the canvas shows only part of the screen, probability of centring that part on
+            a random element rather than anywhere.
         corner_prob: probability of placing the image at the canvas' top-left (as inference does)
             instead of a random offset.
         channel_swap_prob, invert_prob, gray_prob: palette changes (other themes, dark mode, greyscale).
@@ -67,6 +69,7 @@ class Augment:
     """
 
     scale_range: tuple[float, float] = (0.8, 1.25)
+    focus_prob: float = 0.8
     crop_keep: float = 0.6
     corner_prob: float = 0.5
     channel_swap_prob: float = 0.5
@@ -77,25 +80,39 @@ class Augment:
     jpeg_quality: tuple[int, int] = (30, 90)
 
     def geometry(
-        self, image: np.ndarray, boxes: np.ndarray, canvas_size: tuple[int, int], rng: np.random.Generator
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray,
+        canvas_size: tuple[int, int],
+        rng: np.random.Generator,
+        fit_size: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Random scale and crop/placement into a ``canvas_size`` (w, h) canvas.
 
         Args:
             image: H×W×3 uint8. boxes: [n, 4] xyxy source pixels.
+            fit_size: (w, h) whose letterbox scale is the base scale (default ``canvas_size``). A
+                ``canvas_size`` smaller than ``fit_size`` gives crops at the scale inference sees.
 
         Returns:
             (canvas [h, w, 3] uint8, boxes [m, 4] xyxy canvas pixels, kept [m] indices into ``boxes``).
         """
         h, w = image.shape[:2]
         cw, ch = canvas_size
-        base = min(cw / w, ch / h)
+        fw, fh = fit_size or canvas_size
+        base = min(fw / w, fh / h)
         lo, hi = self.scale_range
         s = base * math.exp(rng.uniform(math.log(lo), math.log(hi)))
         # The source window that lands in the canvas at scale s.
         win_w, win_h = min(w, cw / s), min(h, ch / s)
         x0 = rng.uniform(0, w - win_w) if w > win_w else 0.0
         y0 = rng.uniform(0, h - win_h) if h > win_h else 0.0
+        if len(boxes) and rng.random() < self.focus_prob and (w > win_w or h > win_h):
+            # Centre the window's content on a random element, so crops are rarely empty desktop.
+            bx0, by0, bx1, by1 = boxes[int(rng.integers(len(boxes)))]
+            bx, by = (bx0 + bx1) / 2, (by0 + by1) / 2
+            x0 = float(np.clip(bx - rng.uniform(0, win_w), 0, max(0.0, w - win_w)))
+            y0 = float(np.clip(by - rng.uniform(0, win_h), 0, max(0.0, h - win_h)))
         crop = image[int(y0) : math.ceil(y0 + win_h), int(x0) : math.ceil(x0 + win_w)]
         x0, y0 = int(x0), int(y0)
         nw = max(1, min(cw, round(crop.shape[1] * s)))
@@ -154,6 +171,8 @@ class CocoDetection(torch.utils.data.Dataset):
         augment: an `Augment` for training, None for plain letterboxing.
         seed: base seed of the augmentation. An item key is an index, or ``(index, draw)`` to give one
             image a different augmentation on each draw (what `StepSampler` yields).
+        crop_size: with ``augment``, train on random (w, h) crops taken at the scale a ``canvas_size``
+            input has: the same element sizes as inference at a fraction of the compute per image.
     """
 
     def __init__(
@@ -165,6 +184,7 @@ class CocoDetection(torch.utils.data.Dataset):
         std: tuple[float, ...],
         augment: Augment | None = None,
         seed: int = 0,
+        crop_size: tuple[int, int] | None = None,
     ):
         self.root = Path(root)
         coco = load_coco(self.root)
@@ -178,7 +198,7 @@ class CocoDetection(torch.utils.data.Dataset):
         self.images = coco["images"]
         self.targets = [per_image[im["id"]] for im in self.images]
         self.classes, self.canvas_size, self.mean, self.std = classes, canvas_size, mean, std
-        self.augment, self.seed = augment, seed
+        self.augment, self.seed, self.crop_size = augment, seed, crop_size
 
     def __len__(self) -> int:
         return len(self.images)
@@ -201,12 +221,17 @@ class CocoDetection(torch.utils.data.Dataset):
         boxes = xywh_to_xyxy(np.array([b for _, b in anns], dtype=np.float64).reshape(-1, 4))
         if self.augment is not None:
             rng = np.random.default_rng((self.seed, int(draw), int(index)))
-            canvas, boxes, keep = self.augment.geometry(image, boxes, self.canvas_size, rng)
+            size = self.crop_size or self.canvas_size
+            canvas, boxes, keep = self.augment.geometry(image, boxes, size, rng, fit_size=self.canvas_size)
             canvas, labels = self.augment.colour(canvas, rng), labels[keep]
         else:
             canvas, lb = letterbox_image(image, canvas_size=self.canvas_size)
             boxes = lb.to_canvas(boxes)
-        cxcywh = xyxy_to_cxcywh(normalize(boxes, *self.canvas_size)).astype(np.float32).reshape(-1, 4)
+        cxcywh = (
+            xyxy_to_cxcywh(normalize(boxes, canvas.shape[1], canvas.shape[0]))
+            .astype(np.float32)
+            .reshape(-1, 4)
+        )
         pixels = to_tensor([canvas], self.mean, self.std)[0]
         target = {
             "class_labels": torch.from_numpy(labels),

@@ -70,6 +70,8 @@ class TrainConfig:
     eval_images: int = 100
     max_minutes: float | None = None
     augment: bool = True
+    # Train on (w, h) crops at inference scale instead of whole screens (None: whole screens).
+    crop: tuple[int, int] | None = None
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -203,7 +205,8 @@ def train(
 
     dataset = CocoDetection(cfg.data, detector_config.classes, detector_config.input_size,
                             detector_config.image_mean, detector_config.image_std,
-                            augment=Augment() if cfg.augment else None, seed=cfg.seed)  # fmt: skip
+                            augment=Augment() if cfg.augment else None, seed=cfg.seed,
+                            crop_size=tuple(cfg.crop) if cfg.crop and cfg.augment else None)  # fmt: skip
     sampler = StepSampler(len(dataset), cfg.batch_size, cfg.steps, start=step, seed=cfg.seed, rank=dist.rank)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers,
@@ -308,7 +311,8 @@ def _overrides(cfg: TrainConfig) -> dict[str, Any]:
     """Fields a resumed run may change: where things are, how the machine is used, the length of the
     schedule and its peak learning rate (to calm a run whose loss climbs); not the rest of the recipe."""
     keep = ("data", "val", "out", "device", "threads", "workers", "log_every", "checkpoint_minutes",
-            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16", "lr", "dense_weight")  # fmt: skip
+            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16", "lr", "dense_weight", "crop",
+            "batch_size")  # fmt: skip
     names = {f.name for f in fields(TrainConfig)}
     out = {k: getattr(cfg, k) for k in keep if k in names}
     if getattr(cfg, "lr_override", "unset") is None:  # the CLI left --lr out: keep the checkpoint's

@@ -28,6 +28,12 @@ def detector(
     ),
     warmup_steps: int = typer.Option(300, help="Linear warm-up steps."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the weights (0 turns EMA off)."),
+    crop: str = typer.Option(
+        "",
+        help="Train on WxH crops at inference scale (e.g. 320x224; multiples of 32) instead of whole "
+        "screens: ~3x cheaper steps with the same element sizes.",
+        metavar="WxH",
+    ),
     dense_weight: float = typer.Option(
         1.0, help="Weight of the dense one-to-many loss on encoder proposals (0 turns it off)."
     ),
@@ -66,7 +72,7 @@ def detector(
         raise DeskpilotError(f"--device must be cpu or cuda, got {device!r}")
     cfg = TrainConfig(
         data=str(data), val=str(val) if val else None, out=str(out), steps=steps, batch_size=batch_size,
-        warmup_steps=warmup_steps, ema_decay=ema_decay, dense_weight=dense_weight, bf16=bf16, device=device, threads=threads,
+        warmup_steps=warmup_steps, ema_decay=ema_decay, dense_weight=dense_weight, crop=_crop(crop), bf16=bf16, device=device, threads=threads,
         workers=workers, checkpoint_minutes=checkpoint_minutes, eval_minutes=eval_minutes,
         eval_images=eval_images, max_minutes=max_minutes, seed=seed, augment=not no_augment,
     )  # fmt: skip
@@ -76,3 +82,16 @@ def detector(
     summary = train(cfg, DetectorConfig.load(config) if config else None, quiet=quiet)
     typer.echo(f"step {summary['step']}, loss {summary['loss']:.4f}, best val mAP@0.5 "
                f"{summary['best_map50']:.3f}; weights in {summary['out']}/last and /best")  # fmt: skip
+
+
+def _crop(text: str) -> tuple[int, int] | None:
+    """'320x224' -> (320, 224); '' -> None; anything else is a usage error."""
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"--crop must look like 320x224, got {text!r}") from None
+    if w < 64 or h < 64 or w % 32 or h % 32:
+        raise typer.BadParameter(f"--crop sides must be multiples of 32 and >= 64, got {text!r}")
+    return (w, h)

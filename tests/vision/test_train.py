@@ -55,6 +55,28 @@ def test_augmentation_keeps_boxes_on_their_widgets(coco_dir):
     assert not torch.equal(ds[(0, 0)][0], ds[(0, 1)][0])  # different draws differ
 
 
+def test_crops_keep_inference_scale_and_their_widgets(coco_dir):
+    """--crop: a 160×96 crop of a 320×200 screen at the scale a 320×224 input has (1.0 with a fixed
+    scale range): boxes keep their pixel sizes, and crops centred on elements are never empty."""
+    cfg = tiny_config()
+    aug = Augment(scale_range=(1.0, 1.0), focus_prob=1.0, channel_swap_prob=0, invert_prob=0, gray_prob=0,
+                  jitter=0, jpeg_prob=0)  # fmt: skip
+    ds = CocoDetection(coco_dir, cfg.classes, (320, 224), cfg.image_mean, cfg.image_std, augment=aug,
+                       crop_size=(160, 96))  # fmt: skip
+    coco = json.loads((coco_dir / "annotations.json").read_text())
+    sizes = {(round(a["bbox"][2]), round(a["bbox"][3])) for a in coco["annotations"]}
+    whole = 0
+    for key in [(i, d) for i in range(len(ds)) for d in range(3)]:
+        pixels, target = ds[key]
+        assert pixels.shape == (3, 96, 160)
+        assert len(target["boxes"]) > 0
+        boxes = denormalize(cxcywh_to_xyxy(target["boxes"].double()), 160, 96).numpy()
+        assert (boxes[:, 0] >= -1e-3).all() and (boxes[:, 2] <= 160 + 1e-3).all()
+        assert (boxes[:, 1] >= -1e-3).all() and (boxes[:, 3] <= 96 + 1e-3).all()
+        whole += sum((round(x2 - x1), round(y2 - y1)) in sizes for x1, y1, x2, y2 in boxes)
+    assert whole > len(ds)  # uncut boxes keep their exact source size: scale 1, not squeezed to fit
+
+
 def test_step_sampler_is_resumable_and_rank_specific():
     full = list(StepSampler(10, 4, steps=6, seed=1))
     tail = list(StepSampler(10, 4, steps=6, start=3, seed=1))
