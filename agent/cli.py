@@ -48,6 +48,20 @@ def _mount() -> None:
 _mount()
 
 
+def _click_exceptions() -> tuple[type, ...]:
+    """Click's exception base classes: recent typer versions vendor click as ``typer._click``."""
+    import click
+
+    bases: list[type] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:
+        pass
+    else:
+        bases.append(VendoredClickException)
+    return tuple(bases)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
@@ -65,10 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deskpilot: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        if isinstance(exc, _click_exceptions()):  # usage errors: bad option values, missing arguments
             exc.show()
             return exc.exit_code
         raise
