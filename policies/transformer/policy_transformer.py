@@ -158,6 +158,8 @@ class TransformerPolicy(Policy):
                     0
                 ].argmax()
             )
+            if self.cfg.cues and end < batch["instr"].shape[1]:
+                start, end = quote_bounded(self.instruction, self.cfg.max_words, start, end)
             text = candidate_text(
                 self.instruction,
                 ep["elem_text"][0],
@@ -191,6 +193,19 @@ class TransformerPolicy(Policy):
         cls, path: str | Path, *, memory: bool = True, device: str = "cpu"
     ) -> TransformerPolicy:
         return cls(load_pretrained(path), memory=memory, device=device)
+
+
+def quote_bounded(instruction: str, limit: int, start: int, end: int) -> tuple[int, int]:
+    """An instruction span that is partly inside quotes keeps only its quoted words: "say 'Jakarta" is
+    "Jakarta" (a copied value never takes a quote mark and a word outside it). Word indices, inclusive."""
+    quoted = cues.InstructionCues(instruction, limit).quoted[start : end + 1]
+    if not quoted.any() or quoted.all():
+        return start, end
+    inside = quoted.nonzero()[0]
+    run_end = inside[0]
+    while run_end + 1 < len(quoted) and quoted[run_end + 1]:
+        run_end += 1
+    return start + int(inside[0]), start + int(run_end)
 
 
 def m_offset(model: TransformerPolicyModel, enc: dict, tgt: int) -> torch.Tensor:

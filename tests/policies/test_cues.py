@@ -268,3 +268,16 @@ def test_shipped_weights_load_are_small_and_act():
     policy.reset(Task("Click the 'Save' button."))
     d = policy.act(Observation(np.zeros((SCREEN[1], SCREEN[0], 3), np.uint8)), els)
     assert isinstance(d.action, Click) and d.target is els[2]
+
+
+def test_a_copied_span_partly_inside_quotes_keeps_only_the_quoted_words():
+    from policies.transformer.policy_transformer import quote_bounded
+
+    text = "Make the Street field say 'Basic video'."
+    toks = C.InstructionCues(text, 48).tokens
+    say, basic, video, close = toks.index("say"), toks.index("Basic"), toks.index("video"), len(toks) - 2
+    assert quote_bounded(text, 48, say, video) == (basic, video)  # "say 'Basic video" -> "Basic video"
+    assert quote_bounded(text, 48, basic, close) == (basic, video)  # "Basic video'" -> "Basic video"
+    assert quote_bounded(text, 48, basic, video) == (basic, video)  # already right
+    plain = "Fill in Name: Ada Lovelace, then Save"
+    assert quote_bounded(plain, 48, 4, 5) == (4, 5)  # nothing quoted: unchanged
