@@ -25,6 +25,8 @@ from agent.types import Element
 TEXT_KINDS = frozenset({"button", "text_field", "checkbox", "radio", "combo", "spin", "tab", "menu", "menu_item",
                         "list_item", "link", "label", "text_area"})  # fmt: skip
 _INDICATOR_KINDS = frozenset({"checkbox", "radio"})
+#: kinds that show a text cursor when focused
+_EDITABLE_KINDS = frozenset({"text_field", "text_area", "spin", "combo"})
 
 
 @dataclass
@@ -133,6 +135,10 @@ class OCR:
         crop = image[y1:y2, x1:x2]
         if kind in _INDICATOR_KINDS:
             crop = crop[:, _indicator_end(crop) :]
+        if kind == "spin" and crop.shape[1] > 3 * crop.shape[0]:
+            crop = crop[:, : crop.shape[1] - crop.shape[0]]  # the up/down buttons read as a digit
+        if kind in _EDITABLE_KINDS:
+            crop = _erase_cursor(crop, margin=self.pad + 3)
         return crop
 
     def element_lines(
@@ -204,6 +210,47 @@ def _indicator_end(crop: np.ndarray) -> int:
     while gap < w and not cols[gap]:
         gap += 1
     return max(0, min(gap, w) - 1)
+
+
+def _erase_cursor(crop: np.ndarray, margin: int) -> np.ndarray:
+    """Paint over a focused field's text cursor, which the recogniser reads as 'l' or '|'.
+
+    The cursor is the last inked column run inside the frame: at most 2 px wide, apart from the text,
+    and taller than every glyph (it spans the whole line, ascender to descender). A final 'l' or 'j'
+    is no taller than the other glyphs, so it stays. Returns ``crop`` itself when there is no cursor.
+    """
+    h, w = crop.shape[:2]
+    if h <= 2 * margin + 4 or w <= 2 * margin + 8:
+        return crop
+    inner = _ink(crop[margin : h - margin, margin : w - margin], 40)
+    cols = inner.any(axis=0)
+    runs, x = [], 0
+    while x < cols.size:
+        if cols[x]:
+            start = x
+            while x < cols.size and cols[x]:
+                x += 1
+            runs.append((start, x))
+        x += 1
+    if len(runs) < 2:
+        return crop
+    a, b = runs[-1]
+    if b - a > 2:
+        return crop
+
+    def height(lo: int, hi: int) -> int:
+        rows = np.nonzero(inner[:, lo:hi].any(axis=1))[0]
+        return int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+    tallest_glyph = max(height(lo, hi) for lo, hi in runs[:-1])
+    if height(a, b) < 1.15 * tallest_glyph + 1:
+        return crop
+    out = crop.copy()
+    bg = np.median(crop.reshape(-1, 3), axis=0).astype(np.uint8)
+    # The whole column goes, except rows of the field's frame (inked across most of the width).
+    rows = ~(_ink(crop, 40).mean(axis=1) > 0.6)
+    out[rows, margin + a : margin + b] = bg
+    return out
 
 
 def split_lines(crop: np.ndarray, min_gap: int = 1, min_height: int = 6) -> list[np.ndarray]:

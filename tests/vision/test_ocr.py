@@ -107,3 +107,34 @@ def test_non_text_kinds_and_empty_crops_are_not_read(qt_screen):
 def test_edit_distance():
     assert edit_distance("kitten", "sitting") == 3
     assert edit_distance("", "abc") == 3 and edit_distance("same", "same") == 0
+
+
+def _field(text: str, cursor: bool, size: int = 13) -> np.ndarray:
+    """A text field drawn like Qt's: frame, padded text, and optionally the text cursor after it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", size)
+    img = Image.new("RGB", (160, 26), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((2, 2, 157, 23), outline=(120, 120, 120))
+    draw.text((8, 6), text, font=font, fill=(20, 20, 20))
+    if cursor:
+        x = 8 + draw.textlength(text, font=font) + 2
+        draw.line((x, 5, x, 21), fill=(20, 20, 20))
+    return np.asarray(img)
+
+
+def test_text_cursor_is_erased_but_a_final_l_is_kept():
+    from vision.ocr import _erase_cursor
+
+    with_cursor = _field("Pablo", cursor=True)
+    cleaned = _erase_cursor(with_cursor, margin=5)
+    changed = np.nonzero((cleaned != with_cursor).any(axis=(0, 2)))[0]
+    assert 0 < changed.size <= 2  # one thin column went
+    assert _erase_cursor(_field("Nepal", cursor=False), margin=5) is not None
+    plain = _field("Nepal", cursor=False)
+    assert np.array_equal(_erase_cursor(plain, margin=5), plain)
+    ocr = OCR(threads=1)
+    box = (0.0, 0.0, 160.0, 26.0)
+    assert ocr.read_boxes(with_cursor, [box], ["text_field"]) == ["Pablo"]
+    assert ocr.read_boxes(plain, [box], ["text_field"]) == ["Nepal"]
