@@ -115,3 +115,20 @@ def test_detect_end_to_end_gives_elements_in_image_bounds():
     for e in els:
         assert 0 <= e.box[0] <= e.box[2] <= 500 and 0 <= e.box[1] <= e.box[3] <= 300
         assert e.kind in model.config.classes and e.embedding.shape == (32,)
+
+
+def test_small_regions_get_enough_anchors_for_the_queries():
+    """The frame-diff cache re-detects small rectangles at a fixed scale: the canvas is padded until the
+    encoder has as many positions as there are queries (RT-DETR's top-k would fail otherwise)."""
+    from vision.detector.modeling import anchor_count, min_canvas
+
+    cfg = tiny_config(num_queries=60)
+    assert anchor_count(32, 32) == 16 + 4 + 1 < 60
+    w, h = min_canvas(cfg, (32, 32))
+    assert anchor_count(w, h) >= 60 and w % 32 == 0 and h % 32 == 0
+    model = Detector(cfg).eval()
+    region = np.full((30, 40, 3), 200, np.uint8)
+    (found,) = model.detect([region], score_threshold=0.0, scale=0.5, origin=(100.0, 50.0))
+    assert found and all(
+        100 <= e.box[0] <= e.box[2] <= 140 and 50 <= e.box[1] <= e.box[3] <= 80 for e in found
+    )

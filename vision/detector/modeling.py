@@ -28,7 +28,7 @@ from torch import nn
 from agent.errors import WeightsError
 from agent.types import Element
 from vision.detector.configuration import DetectorConfig
-from vision.detector.processing import Letterbox, letterbox_image, to_tensor
+from vision.detector.processing import Letterbox, ceil32, letterbox_image, to_tensor
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -130,7 +130,9 @@ class Detector(nn.Module):
             if scale is None:
                 canvas, lb = letterbox_image(image, canvas_size=self.config.input_size)
             else:
-                canvas, lb = letterbox_image(image, scale=scale)
+                h, w = image.shape[:2]
+                size = min_canvas(self.config, (ceil32(w * scale), ceil32(h * scale)))
+                canvas, lb = letterbox_image(image, canvas_size=size, scale=scale)
             canvases.append(canvas)
             boxes.append(lb)
         device = next(self.parameters()).device
@@ -213,6 +215,24 @@ class Detector(nn.Module):
                 parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
             raise WeightsError(f"{source} does not match its detector config: " + "; ".join(parts))
         self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def anchor_count(width: int, height: int) -> int:
+    """Encoder positions (RT-DETR anchors) of a ``width``×``height`` canvas: strides 8, 16 and 32."""
+    return sum(-(-height // s) * -(-width // s) for s in (8, 16, 32))
+
+
+def min_canvas(config: DetectorConfig, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (w, h), grown by padding in steps of 32 until the canvas has at least ``num_queries``
+    anchors: RT-DETR seeds its queries with the top-k encoder positions, so a small region (the frame-diff
+    cache re-detects changed rectangles) would otherwise have too few."""
+    w, h = size
+    while anchor_count(w, h) < config.num_queries:
+        if w <= h:
+            w += 32
+        else:
+            h += 32
+    return w, h
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
