@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -307,16 +307,20 @@ def train(
     return {"step": step, "loss": loss_value, "best_map50": best_map50, "out": str(out)}
 
 
+#: Fields a resumed run always takes from the command: where things are and how the machine is used.
+_MACHINE_FIELDS = ("data", "val", "out", "device", "threads", "workers", "log_every", "checkpoint_minutes",
+                   "eval_minutes", "eval_images", "max_minutes", "steps", "bf16")  # fmt: skip
+#: Recipe fields a resumed run may change when asked to (e.g. a lower peak lr for a run whose loss climbs).
+RESUMABLE_RECIPE = ("lr", "batch_size", "ema_decay", "dense_weight", "crop")
+
+
 def _overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """Fields a resumed run may change: where things are, how the machine is used, the length of the
-    schedule and its peak learning rate (to calm a run whose loss climbs); not the rest of the recipe."""
-    keep = ("data", "val", "out", "device", "threads", "workers", "log_every", "checkpoint_minutes",
-            "eval_minutes", "eval_images", "max_minutes", "steps", "bf16", "lr", "dense_weight", "crop",
-            "batch_size")  # fmt: skip
-    names = {f.name for f in fields(TrainConfig)}
-    out = {k: getattr(cfg, k) for k in keep if k in names}
-    if getattr(cfg, "lr_override", "unset") is None:  # the CLI left --lr out: keep the checkpoint's
-        out.pop("lr")
+    """What a resumed run takes from ``cfg`` rather than from its checkpoint: the machine fields, and
+    the recipe fields in ``cfg.given`` (the CLI sets it to the options actually typed; a TrainConfig
+    built in code without it overrides all of them). The rest of the recipe stays the checkpoint's."""
+    out = {k: getattr(cfg, k) for k in _MACHINE_FIELDS}
+    given = getattr(cfg, "given", RESUMABLE_RECIPE)
+    out.update({k: getattr(cfg, k) for k in RESUMABLE_RECIPE if k in given})
     return out
 
 

@@ -22,20 +22,24 @@ def detector(
         help="Run folder: checkpoint.pt, log.jsonl, last/, best/. Resumes if it holds a checkpoint.",
     ),
     steps: int = typer.Option(20000, help="Total optimiser steps (the cosine schedule ends here)."),
-    batch_size: int = typer.Option(8, help="Images per step and process."),
+    batch_size: int | None = typer.Option(
+        None, help="Images per step and process; default 8, or the checkpoint's when resuming."
+    ),
     lr: float | None = typer.Option(
         None, help="Peak learning rate (AdamW); default 2e-4, or the checkpoint's when resuming."
     ),
     warmup_steps: int = typer.Option(300, help="Linear warm-up steps."),
-    ema_decay: float = typer.Option(0.999, help="EMA decay of the weights (0 turns EMA off)."),
+    ema_decay: float | None = typer.Option(
+        None, help="EMA decay of the weights (0 turns EMA off); default 0.999, or the checkpoint's."
+    ),
     crop: str = typer.Option(
         "",
-        help="Train on WxH crops at inference scale (e.g. 320x224; multiples of 32) instead of whole "
-        "screens: ~3x cheaper steps with the same element sizes.",
+        help="Train on WxH crops at inference scale (e.g. 320x224; multiples of 32), or 'full' for whole "
+        "screens (the default, or the checkpoint's): crops make steps ~3x cheaper at the same element sizes.",
         metavar="WxH",
     ),
-    dense_weight: float = typer.Option(
-        1.0, help="Weight of the dense one-to-many loss on encoder proposals (0 turns it off)."
+    dense_weight: float | None = typer.Option(
+        None, help="Weight of the dense one-to-many loss on encoder proposals (0 turns it off); default 1."
     ),
     bf16: bool = typer.Option(
         False, "--bf16/--fp32", help="bf16 autocast (fp32 trains faster on CPUs without native bf16)."
@@ -70,23 +74,26 @@ def detector(
 
     if device not in ("cpu", "cuda"):
         raise DeskpilotError(f"--device must be cpu or cuda, got {device!r}")
+    # Recipe options left out keep the checkpoint's values on resume (TrainConfig's defaults when fresh).
+    recipe = {"lr": lr, "batch_size": batch_size, "ema_decay": ema_decay, "dense_weight": dense_weight}
+    given = {k: v for k, v in recipe.items() if v is not None}
+    if crop:
+        given["crop"] = _crop(crop)
     cfg = TrainConfig(
-        data=str(data), val=str(val) if val else None, out=str(out), steps=steps, batch_size=batch_size,
-        warmup_steps=warmup_steps, ema_decay=ema_decay, dense_weight=dense_weight, crop=_crop(crop), bf16=bf16, device=device, threads=threads,
-        workers=workers, checkpoint_minutes=checkpoint_minutes, eval_minutes=eval_minutes,
-        eval_images=eval_images, max_minutes=max_minutes, seed=seed, augment=not no_augment,
+        data=str(data), val=str(val) if val else None, out=str(out), steps=steps, warmup_steps=warmup_steps,
+        bf16=bf16, device=device, threads=threads, workers=workers, checkpoint_minutes=checkpoint_minutes,
+        eval_minutes=eval_minutes, eval_images=eval_images, max_minutes=max_minutes, seed=seed,
+        augment=not no_augment, **given,
     )  # fmt: skip
-    cfg.lr_override = lr  # None: keep the checkpoint's (or the default for a fresh run)
-    if lr is not None:
-        cfg.lr = lr
+    cfg.given = frozenset(given)
     summary = train(cfg, DetectorConfig.load(config) if config else None, quiet=quiet)
     typer.echo(f"step {summary['step']}, loss {summary['loss']:.4f}, best val mAP@0.5 "
                f"{summary['best_map50']:.3f}; weights in {summary['out']}/last and /best")  # fmt: skip
 
 
 def _crop(text: str) -> tuple[int, int] | None:
-    """'320x224' -> (320, 224); '' -> None; anything else is a usage error."""
-    if not text:
+    """'320x224' -> (320, 224); 'full' -> None (whole screens); anything else is a usage error."""
+    if text.lower() == "full":
         return None
     try:
         w, h = (int(v) for v in text.lower().split("x"))

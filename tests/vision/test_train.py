@@ -126,3 +126,16 @@ def test_smoke_training_overfits_a_tiny_batch_and_resumes(tmp_path):
     assert len(_losses(run)) == 34
     assert after["optimizer"]["state"][0]["step"].item() == before["optimizer"]["state"][0]["step"].item() + 4
     assert after["ema_updates"] == 34
+
+
+def test_resume_keeps_the_recipe_options_left_out():
+    """On resume, machine options always come from the command; recipe options only when typed
+    (``given``, as the CLI sets it); a TrainConfig built in code overrides them all."""
+    from vision.train import RESUMABLE_RECIPE, _overrides
+
+    cfg = TrainConfig(out="elsewhere", threads=1, lr=1e-3, batch_size=4, crop=(320, 224))
+    cfg.given = frozenset({"crop"})
+    out = _overrides(cfg)
+    assert out["out"] == "elsewhere" and out["threads"] == 1 and out["crop"] == (320, 224)
+    assert "lr" not in out and "batch_size" not in out and "ema_decay" not in out
+    assert set(RESUMABLE_RECIPE) <= set(_overrides(TrainConfig()))
