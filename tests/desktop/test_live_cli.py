@@ -36,7 +36,19 @@ def test_run_clicks_inside_its_region(xdisplay, target, tmp_path):
 
 def test_run_dry_run_writes_a_trace_and_touches_nothing(xdisplay, target, tmp_path):
     out = tmp_path / "dry"
-    res = live("run", "anything", "--policy", "fixed", "--dry-run", "--max-steps", "2", "--delay", "0", "--out", str(out))
+    res = live(
+        "run",
+        "anything",
+        "--policy",
+        "fixed",
+        "--dry-run",
+        "--max-steps",
+        "2",
+        "--delay",
+        "0",
+        "--out",
+        str(out),
+    )
     assert res.returncode == 0, res.stderr
     trace = read_trace(out)
     assert len(trace.steps) == 2 and all(s.result.info.get("dry_run") for s in trace.steps)
@@ -45,7 +57,18 @@ def test_run_dry_run_writes_a_trace_and_touches_nothing(xdisplay, target, tmp_pa
 
 
 def test_run_errors_are_one_line(xdisplay, tmp_path):
-    res = live("run", "x", "--policy", "fixed", "--region", "1200,700,500,500", "--delay", "0", "--out", str(tmp_path / "a"))
+    res = live(
+        "run",
+        "x",
+        "--policy",
+        "fixed",
+        "--region",
+        "1200,700,500,500",
+        "--delay",
+        "0",
+        "--out",
+        str(tmp_path / "a"),
+    )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "deskpilot: error: region 1200,700,500,500 is not inside the screen (1280×800 pixels at 0,0)"
@@ -55,7 +78,9 @@ def test_run_errors_are_one_line(xdisplay, tmp_path):
     assert res.returncode == 2 and res.stderr.startswith("deskpilot: error: no display: DISPLAY is not set")
     # the default policy is the trained one: without weights, a pointer to the train command (and no click)
     res = live("run", "x", "--delay", "0", "--out", str(tmp_path / "c"), "--weights", str(tmp_path / "none"))
-    assert res.returncode == 2 and "deskpilot train policy" in res.stderr and len(res.stderr.splitlines()) == 1
+    assert (
+        res.returncode == 2 and "deskpilot train policy" in res.stderr and len(res.stderr.splitlines()) == 1
+    )
 
 
 def test_run_confirm_prompt_no_yes_quit(xdisplay, target, tmp_path):
