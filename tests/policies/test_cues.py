@@ -26,21 +26,12 @@ from policies.transformer.processor_transformer import (
     collate,
     encode_episode,
 )
+from tests.policies.conftest import small_cfg
 
 SCREEN = (640, 400)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def small_cfg(**kw) -> TransformerPolicyConfig:
-    base = {"d_model": 32, "n_heads": 2, "n_layers": 1, "text_dim": 16, "text_buckets": 512}
-    return TransformerPolicyConfig(**{**base, **kw})
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def box(i: int, x: float = 10) -> tuple[float, float, float, float]:
