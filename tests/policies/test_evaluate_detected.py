@@ -32,9 +32,8 @@ def test_detected_elements_feed_the_policy(monkeypatch):
     monkeypatch.setattr(ev, "make_perception", spy)
     out = ev.evaluate(n=2, elements="detected", expert=False)
     assert out["elements"] == "detected" and out["episodes"] == 2
-    assert 0.0 <= out["success_rate"] <= 1.0 and set(out["by_family"])
-    assert seen and all(isinstance(n, int) for n in seen)  # perception ran on every step
-    assert len(seen) == sum(r["steps"] for r in out["records"])
+    assert len(out["records"]) == 2 and all(r["steps"] >= 1 for r in out["records"])
+    assert len(seen) == sum(r["steps"] for r in out["records"])  # perception ran on every step
 
 
 def test_detected_elements_need_detector_weights(tmp_path):

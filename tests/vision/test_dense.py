@@ -32,7 +32,7 @@ def test_assign_rules():
         [0.0, 100.0, 300.0, 220.0],  # a large panel: coarse levels
         [201.0, 10.0, 204.0, 13.0],  # 3 px: no anchor centre inside, takes its nearest one
     ])  # fmt: skip
-    owner = assign(centres, levels, boxes, (320, 224))
+    owner = assign(centres, levels, boxes)
     counts = torch.bincount(owner[owner >= 0], minlength=4)
     assert (counts >= 1).all(), counts
     for k in range(3):
@@ -45,7 +45,7 @@ def test_assign_rules():
     both = (centres[:, 0] > 60) & (centres[:, 0] < 70) & (centres[:, 1] > 42) & (centres[:, 1] < 50)
     assert (owner[both & (levels == 0)] == 1).all()
     assert owner.shape == levels.shape and (owner[levels == 0] != 2).all()
-    empty = assign(centres, levels, torch.zeros(0, 4), (320, 224))
+    empty = assign(centres, levels, torch.zeros(0, 4))
     assert (empty == -1).all()
 
 
@@ -61,7 +61,7 @@ def test_dense_loss_prefers_right_answers():
     boxes = torch.tensor([[40.0, 40.0, 100.0, 52.0], [150.0, 120.0, 210.0, 140.0]])
     labels = _labels(boxes, [2, 5])
     a, c = centres.shape[0], 16
-    owner = assign(centres, levels, boxes, (320, 224))
+    owner = assign(centres, levels, boxes)
     good_cls = torch.full((1, a, c), -8.0)
     good_box = torch.zeros(1, a, 4)
     gt = labels[0]["boxes"]
@@ -102,7 +102,7 @@ def test_dense_loss_trains_the_encoder_proposals():
     target = torch.tensor([[64.0, 40.0, 112.0, 56.0]])
     labels = _labels(target, [0], canvas=(160, 96))
     centres, levels, _ = anchor_grid(96, 160)
-    positive = assign(centres, levels, target, (160, 96)) >= 0
+    positive = assign(centres, levels, target) >= 0
     opt = torch.optim.AdamW(params, lr=1e-3)
     losses = []
     for _ in range(60):

@@ -120,7 +120,8 @@ def test_detect_end_to_end_gives_elements_in_image_bounds():
 def test_small_regions_get_enough_anchors_for_the_queries():
     """The frame-diff cache re-detects small rectangles at a fixed scale: the canvas is padded until the
     encoder has as many positions as there are queries (RT-DETR's top-k would fail otherwise)."""
-    from vision.detector.modeling import anchor_count, min_canvas
+    from vision.detector.dense import anchor_count
+    from vision.detector.modeling import min_canvas
 
     cfg = tiny_config(num_queries=60)
     assert anchor_count(32, 32) == 16 + 4 + 1 < 60

@@ -131,7 +131,6 @@ def test_text_cursor_is_erased_but_a_final_l_is_kept():
     cleaned = _erase_cursor(with_cursor, margin=5)
     changed = np.nonzero((cleaned != with_cursor).any(axis=(0, 2)))[0]
     assert 0 < changed.size <= 2  # one thin column went
-    assert _erase_cursor(_field("Nepal", cursor=False), margin=5) is not None
     plain = _field("Nepal", cursor=False)
     assert np.array_equal(_erase_cursor(plain, margin=5), plain)
     ocr = OCR(threads=1)

@@ -34,6 +34,11 @@ CENTRE_RADIUS = 1.5
 DENSE_KEYS = ("loss_dense_cls", "loss_dense_bbox", "loss_dense_giou")
 
 
+def anchor_count(width: int, height: int) -> int:
+    """Encoder positions (RT-DETR anchors) of a ``width``×``height`` canvas."""
+    return sum(math.ceil(height / s) * math.ceil(width / s) for s in STRIDES)
+
+
 def anchor_grid(height: int, width: int, device=None) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Anchor centres of a ``height``×``width`` canvas in RT-DETR's order (level by level, row-major).
 
@@ -51,14 +56,12 @@ def anchor_grid(height: int, width: int, device=None) -> tuple[torch.Tensor, tor
     return torch.cat(centres), torch.cat(levels), shapes
 
 
-def assign(
-    centres: torch.Tensor, levels: torch.Tensor, boxes_xyxy: torch.Tensor, canvas: tuple[int, int]
-) -> torch.Tensor:
+def assign(centres: torch.Tensor, levels: torch.Tensor, boxes_xyxy: torch.Tensor) -> torch.Tensor:
     """For each anchor, the index of the element it learns (or -1).
 
     Args:
         centres: [A, 2] anchor centres, canvas pixels. levels: [A] level per anchor.
-        boxes_xyxy: [N, 4] element boxes, canvas pixels. canvas: (width, height), unused but for clarity.
+        boxes_xyxy: [N, 4] element boxes, canvas pixels.
 
     Returns:
         [A] long: element index per anchor, -1 for background.
@@ -148,7 +151,7 @@ def dense_loss(
         if gt.numel() == 0:
             continue
         gt_xyxy = cxcywh_to_xyxy(gt) * scale
-        owner = assign(centres, levels, gt_xyxy, canvas)
+        owner = assign(centres, levels, gt_xyxy)
         pos = ((owner >= 0) & finite[i]).nonzero().flatten()
         if pos.numel() == 0:
             continue

@@ -217,15 +217,12 @@ class Detector(nn.Module):
         self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
-def anchor_count(width: int, height: int) -> int:
-    """Encoder positions (RT-DETR anchors) of a ``width``×``height`` canvas: strides 8, 16 and 32."""
-    return sum(-(-height // s) * -(-width // s) for s in (8, 16, 32))
-
-
 def min_canvas(config: DetectorConfig, size: tuple[int, int]) -> tuple[int, int]:
     """``size`` (w, h), grown by padding in steps of 32 until the canvas has at least ``num_queries``
     anchors: RT-DETR seeds its queries with the top-k encoder positions, so a small region (the frame-diff
     cache re-detects changed rectangles) would otherwise have too few."""
+    from vision.detector.dense import anchor_count
+
     w, h = size
     while anchor_count(w, h) < config.num_queries:
         if w <= h:
