@@ -160,6 +160,12 @@ class Augment:
         return np.ascontiguousarray(x)
 
 
+#: No augmentation: a window at the letterbox scale, placed at the canvas' top-left, colours untouched
+#: (training without augmentation on a tiled detector still needs tile-sized crops).
+PLAIN = Augment(scale_range=(1.0, 1.0), focus_prob=0.0, corner_prob=1.0, channel_swap_prob=0.0, invert_prob=0.0,
+                gray_prob=0.0, jitter=0.0, jpeg_prob=0.0)  # fmt: skip
+
+
 class CocoDetection(torch.utils.data.Dataset):
     """A COCO folder as training samples for the detector.
 
@@ -171,8 +177,8 @@ class CocoDetection(torch.utils.data.Dataset):
         augment: an `Augment` for training, None for plain letterboxing.
         seed: base seed of the augmentation. An item key is an index, or ``(index, draw)`` to give one
             image a different augmentation on each draw (what `StepSampler` yields).
-        crop_size: with ``augment``, train on random (w, h) crops taken at the scale a ``canvas_size``
-            input has: the same element sizes as inference at a fraction of the compute per image.
+        crop_size: train on (w, h) crops taken at the scale a ``canvas_size`` input has (the detector's
+            tile, `vision.detector.tiling`): random with ``augment``, else a fixed window per image.
     """
 
     def __init__(
@@ -219,11 +225,13 @@ class CocoDetection(torch.utils.data.Dataset):
         anns = self.targets[index]
         labels = np.array([c for c, _ in anns], dtype=np.int64)
         boxes = xywh_to_xyxy(np.array([b for _, b in anns], dtype=np.float64).reshape(-1, 4))
-        if self.augment is not None:
-            rng = np.random.default_rng((self.seed, int(draw), int(index)))
+        if self.augment is not None or self.crop_size is not None:
+            # Without augmentation every draw of an image gives the same window.
+            rng = np.random.default_rng((self.seed, int(draw) if self.augment else 0, int(index)))
             size = self.crop_size or self.canvas_size
-            canvas, boxes, keep = self.augment.geometry(image, boxes, size, rng, fit_size=self.canvas_size)
-            canvas, labels = self.augment.colour(canvas, rng), labels[keep]
+            augment = self.augment or PLAIN
+            canvas, boxes, keep = augment.geometry(image, boxes, size, rng, fit_size=self.canvas_size)
+            canvas, labels = augment.colour(canvas, rng), labels[keep]
         else:
             canvas, lb = letterbox_image(image, canvas_size=self.canvas_size)
             boxes = lb.to_canvas(boxes)

@@ -6,8 +6,8 @@ cell, with OpenCV, a few ms at 1280×800):
 
 - no cell changed: the previous elements are returned again (copies), nothing runs;
 - the changed cells cover at most ``max_region_fraction`` of the screen: only their bounding
-  rectangle (plus a margin) is re-detected, *at the same scale* as a full re-detect, so the detector
-  sees elements at the size it was trained on. Previous elements that touch the changed rectangle are
+  rectangle (plus a margin) is re-detected, *at the same scale* as a full re-detect and in the same
+  tile-sized windows (padded), so the detector sees elements and canvases as it was trained on. Previous elements that touch the changed rectangle are
   dropped, the region's detections that touch it are added; the rest are kept as they were;
 - otherwise: full re-detect.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -70,8 +71,9 @@ class TrainConfig:
     eval_images: int = 100
     max_minutes: float | None = None
     augment: bool = True
-    # Train on (w, h) crops at inference scale instead of whole screens (None: whole screens).
-    crop: tuple[int, int] | None = None
+    # The detector's tile (w, h): training crops and inference windows (vision/detector/tiling.py).
+    # None keeps the detector config's; (0, 0) turns tiles off (whole letterboxed screens).
+    tile: tuple[int, int] | None = None
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -172,10 +174,14 @@ def train(
     state = None
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        detector_config = DetectorConfig.from_dict(state["detector_config"])
-        saved = TrainConfig(**{**state["train_config"], **_overrides(cfg)})
-        cfg = saved
+        saved_train, saved_detector = _upgrade(state["train_config"], state["detector_config"])
+        detector_config = DetectorConfig.from_dict(saved_detector)
+        cfg = TrainConfig(**{**saved_train, **_overrides(cfg)})
     detector_config = detector_config or DetectorConfig()
+    if cfg.tile is not None:
+        detector_config = dataclasses.replace(
+            detector_config, tile_width=cfg.tile[0], tile_height=cfg.tile[1]
+        )
     torch.manual_seed(cfg.seed + dist.rank)
 
     model = Detector(detector_config).to(device)
@@ -206,7 +212,7 @@ def train(
     dataset = CocoDetection(cfg.data, detector_config.classes, detector_config.input_size,
                             detector_config.image_mean, detector_config.image_std,
                             augment=Augment() if cfg.augment else None, seed=cfg.seed,
-                            crop_size=tuple(cfg.crop) if cfg.crop and cfg.augment else None)  # fmt: skip
+                            crop_size=detector_config.tile_size)  # fmt: skip
     sampler = StepSampler(len(dataset), cfg.batch_size, cfg.steps, start=step, seed=cfg.seed, rank=dist.rank)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers,
@@ -311,7 +317,18 @@ def train(
 _MACHINE_FIELDS = ("data", "val", "out", "device", "threads", "workers", "log_every", "checkpoint_minutes",
                    "eval_minutes", "eval_images", "max_minutes", "steps", "bf16")  # fmt: skip
 #: Recipe fields a resumed run may change when asked to (e.g. a lower peak lr for a run whose loss climbs).
-RESUMABLE_RECIPE = ("lr", "batch_size", "ema_decay", "dense_weight", "crop")
+RESUMABLE_RECIPE = ("lr", "batch_size", "ema_decay", "dense_weight", "tile")
+
+
+def _upgrade(train_config: dict[str, Any], detector_config: dict[str, Any]) -> tuple[dict, dict]:
+    """Checkpoints from before tiles kept the crop size in the training options (``crop``); it is the
+    detector's tile now (the weights were trained on it)."""
+    train_config, detector_config = dict(train_config), dict(detector_config)
+    if "crop" in train_config:
+        crop = train_config.pop("crop")
+        if "tile_width" not in detector_config:
+            detector_config["tile_width"], detector_config["tile_height"] = tuple(crop) if crop else (0, 0)
+    return train_config, detector_config
 
 
 def _overrides(cfg: TrainConfig) -> dict[str, Any]:

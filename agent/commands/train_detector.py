@@ -32,10 +32,12 @@ def detector(
     ema_decay: float | None = typer.Option(
         None, help="EMA decay of the weights (0 turns EMA off); default 0.999, or the checkpoint's."
     ),
-    crop: str = typer.Option(
+    tile: str = typer.Option(
         "",
-        help="Train on WxH crops at inference scale (e.g. 320x224; multiples of 32), or 'full' for whole "
-        "screens (the default, or the checkpoint's): crops make steps ~3x cheaper at the same element sizes.",
+        "--tile",
+        "--crop",
+        help="The detector's tile: it trains on WxH crops at inference scale and detects on WxH windows "
+        "(multiples of 32; default 352x256, or the checkpoint's), or 'full' for whole screens.",
         metavar="WxH",
     ),
     dense_weight: float | None = typer.Option(
@@ -77,8 +79,8 @@ def detector(
     # Recipe options left out keep the checkpoint's values on resume (TrainConfig's defaults when fresh).
     recipe = {"lr": lr, "batch_size": batch_size, "ema_decay": ema_decay, "dense_weight": dense_weight}
     given = {k: v for k, v in recipe.items() if v is not None}
-    if crop:
-        given["crop"] = _crop(crop)
+    if tile:
+        given["tile"] = _tile(tile)
     cfg = TrainConfig(
         data=str(data), val=str(val) if val else None, out=str(out), steps=steps, warmup_steps=warmup_steps,
         bf16=bf16, device=device, threads=threads, workers=workers, checkpoint_minutes=checkpoint_minutes,
@@ -91,14 +93,14 @@ def detector(
                f"{summary['best_map50']:.3f}; weights in {summary['out']}/last and /best")  # fmt: skip
 
 
-def _crop(text: str) -> tuple[int, int] | None:
-    """'320x224' -> (320, 224); 'full' -> None (whole screens); anything else is a usage error."""
+def _tile(text: str) -> tuple[int, int]:
+    """'352x256' -> (352, 256); 'full' -> (0, 0) (whole screens); anything else is a usage error."""
     if text.lower() == "full":
-        return None
+        return (0, 0)
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"--crop must look like 320x224, got {text!r}") from None
+        raise typer.BadParameter(f"--tile must look like 352x256, got {text!r}") from None
     if w < 64 or h < 64 or w % 32 or h % 32:
-        raise typer.BadParameter(f"--crop sides must be multiples of 32 and >= 64, got {text!r}")
+        raise typer.BadParameter(f"--tile sides must be multiples of 32 and >= 64, got {text!r}")
     return (w, h)

@@ -46,10 +46,10 @@ def test_bad_input_is_one_line_on_stderr_with_exit_2(make_trace, tmp_path):
 
 def test_usage_errors_show_usage_not_a_traceback():
     """Unknown options and invalid option values (click, vendored by typer) end with exit 2 and usage."""
-    for args in (["replay", "--bogus"], ["train", "detector", "--crop", "100x7", "--data", "/nowhere"]):
+    for args in (["replay", "--bogus"], ["train", "detector", "--tile", "100x7", "--data", "/nowhere"]):
         proc = subprocess.run(
             [sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, timeout=120
         )
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and "Usage: " in proc.stderr, proc.stderr
-    assert "--crop sides must be multiples of 32" in proc.stderr
+    assert "--tile sides must be multiples of 32" in proc.stderr

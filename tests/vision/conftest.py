@@ -79,7 +79,7 @@ def write_coco(root: Path, n: int, size: tuple[int, int] = (320, 200), seed: int
 
 def tiny_config(**overrides) -> DetectorConfig:
     """A detector small enough to train for a few dozen steps in seconds."""
-    kw = dict(input_width=160, input_height=96, swin_embed_dim=16, swin_heads=(1, 2, 4, 8), swin_window=4,
+    kw = dict(input_width=160, input_height=96, tile_width=96, tile_height=64, tile_overlap=16, swin_embed_dim=16, swin_heads=(1, 2, 4, 8), swin_window=4,
               swin_depths=(1, 1, 1, 1), d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, decoder_layers=2,
               attention_heads=2, num_queries=20, num_denoising=10)  # fmt: skip
     kw.update(overrides)

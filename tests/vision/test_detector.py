@@ -111,19 +111,20 @@ def test_detect_end_to_end_gives_elements_in_image_bounds():
     model = Detector(tiny_config()).eval()
     image = np.full((300, 500, 3), 200, np.uint8)
     (els,) = model.detect([image], score_threshold=0.0, nms_iou=1.0)
-    assert 0 < len(els) <= model.config.num_queries
+    # fitted into 160×96, the screen takes 2×2 windows of 96×64, each with its queries
+    assert 0 < len(els) <= 4 * model.config.num_queries
     for e in els:
         assert 0 <= e.box[0] <= e.box[2] <= 500 and 0 <= e.box[1] <= e.box[3] <= 300
         assert e.kind in model.config.classes and e.embedding.shape == (32,)
 
 
 def test_small_regions_get_enough_anchors_for_the_queries():
-    """The frame-diff cache re-detects small rectangles at a fixed scale: the canvas is padded until the
-    encoder has as many positions as there are queries (RT-DETR's top-k would fail otherwise)."""
+    """Without tiles, the frame-diff cache re-detects small rectangles at a fixed scale: the canvas is padded
+    until the encoder has as many positions as there are queries (RT-DETR's top-k would fail otherwise)."""
     from vision.detector.dense import anchor_count
     from vision.detector.modeling import min_canvas
 
-    cfg = tiny_config(num_queries=60)
+    cfg = tiny_config(num_queries=60, tile_width=0, tile_height=0)
     assert anchor_count(32, 32) == 16 + 4 + 1 < 60
     w, h = min_canvas(cfg, (32, 32))
     assert anchor_count(w, h) >= 60 and w % 32 == 0 and h % 32 == 0

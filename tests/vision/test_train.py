@@ -56,7 +56,7 @@ def test_augmentation_keeps_boxes_on_their_widgets(coco_dir):
 
 
 def test_crops_keep_inference_scale_and_their_widgets(coco_dir):
-    """--crop: a 160×96 crop of a 320×200 screen at the scale a 320×224 input has (1.0 with a fixed
+    """Tiles: a 160×96 crop of a 320×200 screen at the scale a 320×224 input has (1.0 with a fixed
     scale range): boxes keep their pixel sizes, and crops centred on elements are never empty."""
     cfg = tiny_config()
     aug = Augment(scale_range=(1.0, 1.0), focus_prob=1.0, channel_swap_prob=0, invert_prob=0, gray_prob=0,
@@ -75,6 +75,16 @@ def test_crops_keep_inference_scale_and_their_widgets(coco_dir):
         assert (boxes[:, 1] >= -1e-3).all() and (boxes[:, 3] <= 96 + 1e-3).all()
         whole += sum((round(x2 - x1), round(y2 - y1)) in sizes for x1, y1, x2, y2 in boxes)
     assert whole > len(ds)  # uncut boxes keep their exact source size: scale 1, not squeezed to fit
+
+
+def test_without_augmentation_tiles_are_fixed_windows(coco_dir):
+    """A tiled detector trained with --no-augment still sees tile-sized crops at the inference scale, the
+    same window of an image on every draw."""
+    cfg = tiny_config()
+    ds = CocoDetection(coco_dir, cfg.classes, (320, 224), cfg.image_mean, cfg.image_std, crop_size=(160, 96))
+    a, ta = ds[(0, 0)]
+    b, tb = ds[(0, 7)]
+    assert a.shape == (3, 96, 160) and torch.equal(a, b) and torch.equal(ta["boxes"], tb["boxes"])
 
 
 def test_step_sampler_is_resumable_and_rank_specific():
@@ -101,7 +111,8 @@ def _run(tmp_path, data, steps, **kw):
     cfg = TrainConfig(data=str(data), val=str(data), out=str(tmp_path / "run"), steps=steps, batch_size=2,
                       lr=1e-3, warmup_steps=3, workers=0, log_every=1, eval_minutes=0, augment=False,
                       ema_decay=0.9, threads=2, **kw)  # fmt: skip
-    return train(cfg, tiny_config(), quiet=True)
+    # Whole canvases: a tile-sized window holds too few elements to show overfitting in 30 steps.
+    return train(cfg, tiny_config(tile_width=0, tile_height=0), quiet=True)
 
 
 def _losses(run_dir):
@@ -116,7 +127,9 @@ def test_smoke_training_overfits_a_tiny_batch_and_resumes(tmp_path):
     losses = _losses(run)
     assert summary["step"] == 30 and len(losses) == 30
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
-    assert (run / CHECKPOINT).is_file() and Detector.load(run / "last").config == tiny_config()
+    assert (run / CHECKPOINT).is_file() and Detector.load(run / "last").config == tiny_config(
+        tile_width=0, tile_height=0
+    )
     before = torch.load(run / CHECKPOINT, weights_only=False)
 
     # Resume: the step counter, weights and optimiser state carry on, and only the new steps run.
@@ -133,9 +146,23 @@ def test_resume_keeps_the_recipe_options_left_out():
     (``given``, as the CLI sets it); a TrainConfig built in code overrides them all."""
     from vision.train import RESUMABLE_RECIPE, _overrides
 
-    cfg = TrainConfig(out="elsewhere", threads=1, lr=1e-3, batch_size=4, crop=(320, 224))
-    cfg.given = frozenset({"crop"})
+    cfg = TrainConfig(out="elsewhere", threads=1, lr=1e-3, batch_size=4, tile=(320, 224))
+    cfg.given = frozenset({"tile"})
     out = _overrides(cfg)
-    assert out["out"] == "elsewhere" and out["threads"] == 1 and out["crop"] == (320, 224)
+    assert out["out"] == "elsewhere" and out["threads"] == 1 and out["tile"] == (320, 224)
     assert "lr" not in out and "batch_size" not in out and "ema_decay" not in out
     assert set(RESUMABLE_RECIPE) <= set(_overrides(TrainConfig()))
+
+
+def test_checkpoints_from_before_tiles_keep_their_crop_as_the_tile():
+    from vision.train import _upgrade
+
+    train_cfg, det_cfg = _upgrade(
+        {"lr": 1e-3, "crop": [320, 224]}, tiny_config().to_dict() | {"tile_width": 0}
+    )
+    assert "crop" not in train_cfg and det_cfg["tile_width"] == 0  # a config that names its tile keeps it
+    legacy = {k: v for k, v in tiny_config().to_dict().items() if not k.startswith("tile_")}
+    _, det_cfg = _upgrade({"crop": [320, 224]}, legacy)
+    assert (det_cfg["tile_width"], det_cfg["tile_height"]) == (320, 224)
+    _, det_cfg = _upgrade({"crop": None}, legacy)
+    assert (det_cfg["tile_width"], det_cfg["tile_height"]) == (0, 0)

@@ -24,8 +24,13 @@ class DetectorConfig:
 
     Attributes:
         classes: class names; class id i (0-based, model side) is ``classes[i]``.
-        input_width, input_height: the model's input in pixels, both multiples of 32 (RT-DETR's
-            coarsest stride). Screens are letterboxed into it (aspect kept, padding right/bottom).
+        input_width, input_height: the size a screen is fitted into (aspect kept), which sets the scale
+            elements are seen at; both multiples of 32 (RT-DETR's coarsest stride). Without tiles the
+            model's input is this canvas (padding right/bottom).
+        tile_width, tile_height: the model's input with tiles: the fitted screen is covered by windows of
+            this size (see `vision.detector.tiling`); training crops are the same size, because RT-DETR's
+            boxes are fractions of its canvas. 0 and 0: no tiles, whole canvases.
+        tile_overlap: least overlap of neighbouring tiles in pixels.
         swin_embed_dim, swin_depths, swin_heads, swin_window: the Swin-T-like backbone; its last three
             stages (strides 8, 16, 32) feed the hybrid encoder.
         d_model: width of the hybrid encoder and the decoder.
@@ -41,6 +46,9 @@ class DetectorConfig:
     classes: tuple[str, ...] = ELEMENT_KINDS
     input_width: int = 640
     input_height: int = 416
+    tile_width: int = 352
+    tile_height: int = 256
+    tile_overlap: int = 64
     swin_embed_dim: int = 48
     swin_depths: tuple[int, ...] = (2, 2, 2, 2)
     swin_heads: tuple[int, ...] = (3, 6, 12, 24)
@@ -71,6 +79,14 @@ class DetectorConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 64 or value % 32:
                 raise WeightsError(f"{name} must be a multiple of 32 and >= 64, got {value!r}")
+        if (self.tile_width == 0) != (self.tile_height == 0):
+            raise WeightsError("tile_width and tile_height must both be 0 (no tiles) or both be set")
+        for name in ("tile_width", "tile_height") if self.tile_width else ():
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 64 or value % 32:
+                raise WeightsError(f"{name} must be a multiple of 32 and >= 64 (or 0), got {value!r}")
+        if self.tile_width and not 0 <= self.tile_overlap <= min(self.tile_size) // 2:
+            raise WeightsError(f"tile_overlap must be between 0 and half a tile, got {self.tile_overlap}")
         if len(self.swin_depths) != 4 or len(self.swin_heads) != 4:
             raise WeightsError("swin_depths and swin_heads need 4 stages each")
         for i, h in enumerate(self.swin_heads):
@@ -96,6 +112,11 @@ class DetectorConfig:
     def input_size(self) -> tuple[int, int]:
         """(width, height) of the model input in pixels."""
         return (self.input_width, self.input_height)
+
+    @property
+    def tile_size(self) -> tuple[int, int] | None:
+        """(width, height) of a tile, the model's input; None when screens are not tiled."""
+        return (self.tile_width, self.tile_height) if self.tile_width else None
 
     @property
     def backbone_channels(self) -> tuple[int, int, int]:

@@ -23,12 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from agent.errors import WeightsError
 from agent.types import Element
+from vision.boxes import letterbox_params
 from vision.detector.configuration import DetectorConfig
-from vision.detector.processing import Letterbox, ceil32, letterbox_image, to_tensor
+from vision.detector.processing import PAD_VALUE, Letterbox, ceil32, letterbox_image, to_tensor
+from vision.detector.tiling import Tile
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -147,10 +150,19 @@ class Detector(nn.Module):
         scale: float | None = None,
         bf16: bool = False,
         origin: tuple[float, float] = (0.0, 0.0),
+        batch_size: int = 8,
     ) -> list[list[Element]]:
-        """Screenshots -> elements per image, boxes in each image's pixels (+ ``origin``), text empty."""
+        """Screenshots -> elements per image, boxes in each image's pixels (+ ``origin``), text empty.
+
+        ``scale`` resizes by a fixed factor instead of fitting each image into ``config.input_size`` (the
+        frame-diff cache re-detects a changed rectangle at the scale of the whole screen). With tiles
+        (``config.tile_size``) the resized image is covered by fixed-size windows, see
+        `vision.detector.tiling`; ``batch_size`` windows run per forward pass.
+        """
         from vision.detector.postprocess import postprocess
 
+        if self.config.tile_size is not None:
+            return self._detect_tiled(images, score_threshold, nms_iou, scale, bf16, origin, batch_size)
         pixel_values, letterboxes = self.prepare(images, scale=scale)
         raw = self.raw(pixel_values, bf16=bf16)
         return postprocess(
@@ -161,6 +173,55 @@ class Detector(nn.Module):
             nms_iou=nms_iou,
             origin=origin,
         )
+
+    def _detect_tiled(self, images, score_threshold, nms_iou, scale, bf16, origin, batch_size):
+        from vision.detector.postprocess import decode
+        from vision.detector.tiling import cut_by_inner_edge, merge_tiles, plan_tiles
+
+        cfg = self.config
+        tw, th = cfg.tile_size
+        windows: list[tuple[int, Tile, np.ndarray]] = []  # (image index, tile, tile canvas)
+        scales = []
+        for i, image in enumerate(images):
+            h, w = image.shape[:2]
+            s = scale if scale is not None else letterbox_params((w, h), cfg.input_size)[0]
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            resized = (
+                image if size == (w, h) else np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+            )
+            scales.append(s)
+            for tile in plan_tiles(size, (tw, th), cfg.tile_overlap):
+                piece = resized[tile.y : tile.y + th, tile.x : tile.x + tw]
+                canvas = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)
+                canvas[: piece.shape[0], : piece.shape[1]] = piece
+                windows.append((i, tile, canvas))
+        found: list[list[tuple]] = [[] for _ in images]  # per image: (boxes, scores, kinds, emb, cut)
+        device = next(self.parameters()).device
+        for start in range(0, len(windows), batch_size):
+            chunk = windows[start : start + batch_size]
+            pixels = to_tensor([c for _, _, c in chunk], cfg.image_mean, cfg.image_std).to(device)
+            raw = self.raw(pixels, bf16=bf16)
+            for k, (i, tile, _) in enumerate(chunk):
+                boxes, scores, kinds, emb = decode(raw, k, (tw, th), score_threshold)
+                cut = cut_by_inner_edge(boxes, tile, (tw, th))
+                found[i].append((boxes + np.array([tile.x, tile.y] * 2), scores, kinds, emb, cut))
+        out: list[list[Element]] = []
+        ox, oy = origin
+        for i, parts in enumerate(found):
+            h, w = images[i].shape[:2]
+            boxes, scores, kinds, emb, cut = (np.concatenate([p[k] for p in parts]) for k in range(5))
+            elements = []
+            for box, members in merge_tiles(boxes, scores, cut, nms_iou=nms_iou):
+                x1, y1, x2, y2 = (box / scales[i]).tolist()
+                x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
+                y1, y2 = min(max(y1, 0.0), h), min(max(y2, 0.0), h)
+                if x2 - x1 < 1 or y2 - y1 < 1:
+                    continue
+                j = int(members[0])
+                elements.append(Element(box=(x1 + ox, y1 + oy, x2 + ox, y2 + oy), kind=cfg.classes[int(kinds[j])],
+                                        score=float(scores[j]), embedding=emb[j].astype(np.float32)))  # fmt: skip
+            out.append(elements)
+        return out
 
     # ------------------------------------------------------------------------------------------ save/load
     def save(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> Path:

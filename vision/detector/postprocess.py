@@ -15,6 +15,20 @@ from vision.boxes import area_xyxy, cxcywh_to_xyxy, denormalize, nms
 from vision.detector.processing import Letterbox
 
 
+def decode(
+    raw, i: int, canvas_size: tuple[int, int], score_threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Queries of canvas ``i`` (``canvas_size`` (w, h) pixels) whose best class probability is >= ``score_threshold``.
+
+    Returns:
+        boxes [n, 4] xyxy canvas pixels, scores [n], class ids [n], embeddings [n, D] float32.
+    """
+    best, labels = torch.sigmoid(raw.logits[i].float()).max(dim=-1)  # [Q]
+    keep = (best >= score_threshold).nonzero().flatten()
+    boxes = denormalize(cxcywh_to_xyxy(raw.boxes[i, keep].float()).numpy(), *canvas_size)
+    return boxes, best[keep].numpy(), labels[keep].numpy(), raw.embeddings[i, keep].float().numpy()
+
+
 def postprocess(
     raw,
     letterboxes: list[Letterbox],
@@ -40,16 +54,10 @@ def postprocess(
     Returns:
         Per image, elements sorted by descending score, ``embedding`` float32 [D], ``text`` empty.
     """
-    scores_all = torch.sigmoid(raw.logits.float())  # [B, Q, C]
-    best, labels = scores_all.max(dim=-1)  # [B, Q]
     out: list[list[Element]] = []
     for i, lb in enumerate(letterboxes):
-        keep = (best[i] >= score_threshold).nonzero().flatten()
-        scores = best[i, keep].numpy()
-        kinds = labels[i, keep].numpy()
-        boxes = cxcywh_to_xyxy(raw.boxes[i, keep].float()).numpy()  # [n, 4] normalised canvas
-        boxes = lb.to_source(denormalize(boxes, *lb.canvas_size))
-        emb = raw.embeddings[i, keep].float().numpy()
+        boxes, scores, kinds, emb = decode(raw, i, lb.canvas_size, score_threshold)
+        boxes = lb.to_source(boxes)
         sides_ok = (boxes[:, 2] - boxes[:, 0] >= min_side) & (boxes[:, 3] - boxes[:, 1] >= min_side)
         ok = np.nonzero(sides_ok & (area_xyxy(boxes) > 0))[0]
         if nms_iou < 1 and len(ok):
