@@ -74,3 +74,33 @@ def test_label_boxes_are_tight_around_their_text() -> None:
         assert label.box[2] - label.box[0] < 60  # the text, not the 470-pixel-wide widget
     finally:
         delete_later(win)
+
+
+def test_partly_covered_elements_are_marked_clipped() -> None:
+    """An element reported by its visible part carries ``clipped``: its text is not all on screen (the OCR
+    metric scores those apart)."""
+    desk = desk_for((1024, 768))
+    rng = random.Random(1)
+    theme = random_theme(rng, ["DejaVu Sans"], dark=False)
+    app = App({}, desk, theme, rng)
+    below = build_window({"title": "Below", "body": _buttons(3, "b"), "pos": [100, 100], "size": [300, 200]},
+                         app, theme)  # fmt: skip
+    below.show()
+    flush_events()
+    cover = None
+    try:
+        before = {e.state.get("name"): e for e in ground_truth(desk)}
+        assert before["b0"].state.get("clipped") is None
+        x1, y1, x2, _ = before["b0"].box
+        # a window over the right third of b0 (and whatever lies below it), from just above b0
+        left = int(x2 - (x2 - x1) / 3)
+        cover = build_window({"title": "Cover", "body": _buttons(1, "c"), "pos": [left, int(y1) - 40],
+                              "size": [400, 400]}, app, theme)  # fmt: skip
+        cover.show()
+        flush_events()
+        after = {e.state.get("name"): e for e in ground_truth(desk)}
+        assert after["b0"].state.get("clipped") is True
+        assert after["b0"].box[2] <= left + 1 < x2
+        assert after["c0"].state.get("clipped") is None
+    finally:
+        delete_later(*(w for w in (below, cover) if w is not None))

@@ -137,3 +137,41 @@ def test_text_cursor_is_erased_but_a_final_l_is_kept():
     box = (0.0, 0.0, 160.0, 26.0)
     assert ocr.read_boxes(with_cursor, [box], ["text_field"]) == ["Pablo"]
     assert ocr.read_boxes(plain, [box], ["text_field"]) == ["Nepal"]
+
+
+def test_ocr_metrics_score_clipped_text_apart(qt_screen, tmp_path):
+    """evaluate_ocr on a COCO folder of the Qt screen: all fully visible texts are read; an annotation
+    marked clipped (its full text is not on screen) is scored apart, not in the headline figures."""
+    import json
+
+    from PIL import Image
+
+    from agent.types import ELEMENT_KINDS
+    from vision.ocr import evaluate_ocr
+
+    image, elements = qt_screen
+    (tmp_path / "images").mkdir()
+    Image.fromarray(image).save(tmp_path / "images" / "0.png")
+    anns = []
+    for e, text in zip(elements, TEXTS.values(), strict=True):
+        x1, y1, x2, y2 = e.box
+        anns.append({"id": len(anns) + 1, "image_id": 1, "category_id": 1 + ELEMENT_KINDS.index(e.kind),
+                     "bbox": [x1, y1, x2 - x1, y2 - y1], "text": text, "clipped": False})  # fmt: skip
+    # the button's right half is "behind a window": the ground truth keeps its full, unreadable text
+    x, y, w, h = anns[0]["bbox"]
+    anns.append(
+        {
+            **anns[0],
+            "id": len(anns) + 1,
+            "bbox": [x, y, w / 2, h],
+            "text": "Save changes now",
+            "clipped": True,
+        }
+    )
+    coco = {"images": [{"id": 1, "file_name": "images/0.png", "width": image.shape[1], "height": image.shape[0]}],
+            "annotations": anns, "categories": [{"id": 1 + i, "name": k} for i, k in enumerate(ELEMENT_KINDS)]}  # fmt: skip
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    out = evaluate_ocr(tmp_path)
+    assert out["elements"] == len(TEXTS) and out["exact_match"] == 1.0 and out["cer"] == 0.0
+    assert out["clipped"] == {"elements": 1, "exact_match": 0.0}
+    assert out["exact_match_all"] == round(len(TEXTS) / (len(TEXTS) + 1), 4)

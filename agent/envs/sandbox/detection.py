@@ -147,7 +147,8 @@ def _annotations(elements: list[Element], image_id: int, start_id: int) -> list[
         x1, y1, x2, y2 = e.box
         w, h = x2 - x1, y2 - y1
         out.append({"id": start_id + i, "image_id": image_id, "category_id": category_id(e.kind),
-                    "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0, "text": e.text})  # fmt: skip
+                    "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0, "text": e.text,
+                    "clipped": bool(e.state.get("clipped"))})  # fmt: skip
     return out
 
 

@@ -8,8 +8,9 @@ report their text's rectangle, check boxes and radios their indicator plus text.
 
 Kinds come from `agent.types.ELEMENT_KINDS`; ``Element.state`` carries ``name`` (the spec's handle, when
 the widget has one), ``window`` (the stacking index of its window, 0 = the desktop) and the widget's state
-(checked, value, selected, enabled, focused, ...), and ``app`` for elements of a background app (the
-prefix of its names; absent for the task's own app and the desktop).
+(checked, value, selected, enabled, focused, ...), ``app`` for elements of a background app (the
+prefix of its names; absent for the task's own app and the desktop), and ``clipped`` (True) when only
+part of the element is visible.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class _Collector:
         x1, y1 = self.desk.to_screen(box.x(), box.y())
         x2, y2 = self.desk.to_screen(box.x() + box.width(), box.y() + box.height())
         state = {k: v for k, v in state.items() if v is not None and v != ""}
+        if seen < full:  # part of it is hidden: its text is not all on screen
+            state["clipped"] = True
         state["window"] = self.window
         if self.app:
             state["app"] = self.app
