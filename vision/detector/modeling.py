@@ -6,8 +6,12 @@ per image at inference, RT-DETR 5.1 s and 250 ms. RT-DETR is slower per step but
 step (query selection from encoder scores and denoising queries; a colleague measured mAP@0.5 0.28 after
 15 CPU-minutes from scratch), and with only a few CPU-hours of training, steps-to-accuracy is what counts.
 Deformable DETR was 3× slower still. On this CPU bf16 autocast halves inference time (conv forward and
-matmuls) but slows training (bf16 convolution backward is ~6× slower than fp32), so training runs fp32. The model is created from `DetectorConfig` (no downloads);
-`Detector.save` writes ``model.safetensors`` (fp16) and ``config.json``; `Detector.load` checks both.
+matmuls) but slows training (bf16 convolution backward is ~6× slower than fp32), so training runs fp32.
+The model is created from `DetectorConfig` (no downloads); `Detector.save` writes ``model.safetensors``
+(fp16) and ``config.json``; `Detector.load` checks both.
+
+Screens reach the model as fixed-size tiles (`vision.detector.tiling`): RT-DETR's boxes are fractions of
+its canvas, so the canvas it detects on must be the size of the crops it trained on.
 
 Outputs (eval mode), for a batch of B canvases and Q queries:
     logits [B, Q, C] (sigmoid scores, focal loss), boxes [B, Q, 4] cxcywh normalised to the canvas,
