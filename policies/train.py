@@ -15,10 +15,12 @@ each rank draws its own batches; rank 0 logs, validates and saves.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -63,6 +65,8 @@ class TrainConfig:
     # robustness to detection noise: per element drop probability and box jitter (fraction of its size)
     drop_elements: float = 0.0
     jitter: float = 0.0
+    # unseen words: per episode probability of renaming buttons (`rename_buttons`)
+    rename: float = 0.0
     # DAgger: rounds after BC, episodes per round, steps trained after each round
     dagger_rounds: int = 0
     dagger_episodes: int = 200
@@ -174,6 +178,76 @@ def augment(rec: EpisodeRecord, rng: random.Random, drop: float, jitter: float) 
     return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
 
 
+#: Navigation buttons (a wizard's) by the word that names their role, and other words for that role. The
+#: held-out wizard template's words (Previous, Continue, Done) are deliberately absent, so its success
+#: still measures generalisation to unseen button words.
+NAV_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "back": ("Back", "< Back", "Return", "Go back", "Backward", "Step back", "Earlier"),
+    "next": ("Next", "Next >", "Forward", "Proceed", "Onward", "Advance", "Go on", "Next step"),
+    "finish": ("Finish", "Complete", "Finalize", "End", "Apply", "Install", "Close", "Save"),
+}
+#: Kinds whose text a click task names ("Click Save", "Tick Dark mode").
+RENAMED_KINDS = frozenset({"button", "checkbox", "radio", "tab"})
+
+
+def _role(text: str) -> str | None:
+    """The navigation role of a button text ("< Back" -> "back"), or None."""
+    word = re.sub(r"[^\w ]", "", text).strip().casefold()
+    return word if word in NAV_SYNONYMS else None
+
+
+def rename_buttons(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
+    """Unseen words, same task: rename element texts consistently on every step, so the policy cannot rely
+    on the exact words of the training templates (a held-out app may say "Continue" for "Next").
+
+    - A navigation button (`NAV_SYNONYMS`) gets another word for its role, or (one time in four) an
+      unrelated word, on screen only: the policy must find it by its place and role.
+    - An element text the instruction names as a whole phrase ("click Export") gets an unrelated word in
+      both places (instruction and screen), so the policy matches strings instead of recalling them.
+
+    Texts that a step types are never renamed (their copy labels would break).
+    """
+    from agent.envs.sandbox import vocab as V
+    from agent.types import TypeText
+
+    typed = " ".join(st.label.text for st in rec.steps if isinstance(st.label, TypeText))
+    on_screen = {e.text for st in rec.steps for e in st.elements}
+    pool = [w for w in (*V.VERBS, *V.NOUNS, *V.ITEMS) if w not in on_screen]
+    texts = {e.text for st in rec.steps for e in st.elements if e.kind in RENAMED_KINDS and e.text.strip()}
+    instruction = rec.instruction
+    nav: dict[str, str] = {}
+    named: dict[str, str] = {}
+    for text in sorted(texts):
+        if text in typed:
+            continue
+        role = _role(text)
+        if role is not None:  # on screen only: "Finish the wizard" names the task, not the button
+            options = [
+                w for w in NAV_SYNONYMS[role] if w.casefold() != text.casefold() and w not in on_screen
+            ]
+            if options and (rng.random() >= 0.25 or not pool):
+                nav[text] = rng.choice(options)
+            elif pool:
+                nav[text] = pool.pop(rng.randrange(len(pool)))
+        elif pool and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", instruction, re.IGNORECASE):
+            named[text] = pool.pop(rng.randrange(len(pool)))
+    mapping = {**nav, **named}
+    if not mapping:
+        return rec
+    for old, new in named.items():
+        pattern = rf"(?<!\w){re.escape(old)}(?!\w)"
+        instruction = re.sub(pattern, lambda _, new=new: new, instruction, flags=re.IGNORECASE)
+
+    def ren(e: Element | None) -> Element | None:
+        if e is None or e.kind not in RENAMED_KINDS or e.text not in mapping:
+            return e
+        return dataclasses.replace(e, text=mapping[e.text])
+
+    steps = [StepRecord([ren(e) for e in st.elements], st.label, ren(st.label_target), st.done, ren(st.done_target))
+             for st in rec.steps]  # fmt: skip
+    return EpisodeRecord(instruction, rec.screen, steps, rec.meta)
+
+
 # --------------------------------------------------------------------------------------------- loop
 def warm_start(model: TransformerPolicyModel, folder: str | Path) -> dict[str, int]:
     """Copy the weights of an earlier run into ``model``: equal shapes are copied; a tensor that grew
@@ -260,6 +334,10 @@ class Trainer:
     # -------------------------------------------------------------------------------- batches
     def _encoded(self, rec: EpisodeRecord) -> dict:
         tc = self.tc
+        if tc.rename > 0 and self.rng.random() < tc.rename:
+            renamed = rename_buttons(rec, self.rng)
+            if renamed is not rec:
+                return encode_episode(augment(renamed, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         if tc.drop_elements > 0 or tc.jitter > 0:
             return encode_episode(augment(rec, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         key = id(rec)

@@ -27,6 +27,9 @@ def policy(
         0.0, "--drop-elements", help="Per-element drop probability (detection noise)."
     ),
     jitter: float = typer.Option(0.0, "--jitter", help="Box jitter, a fraction of the box size."),
+    rename: float = typer.Option(
+        0.0, "--rename", help="Per-episode probability of renaming button texts (unseen words)."
+    ),
     dagger_rounds: int = typer.Option(0, "--dagger-rounds", help="DAgger rounds after behaviour cloning."),
     dagger_episodes: int = typer.Option(200, "--dagger-episodes", help="Sandbox episodes per DAgger round."),
     dagger_steps: int = typer.Option(1000, "--dagger-steps", help="Optimiser steps after each DAgger round."),
@@ -48,7 +51,7 @@ def policy(
     if not data and not resume:
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
-                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter,
+                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, rename=rename,
                      dagger_rounds=dagger_rounds, dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
     if resume and not data:

@@ -180,3 +180,37 @@ def test_redacted_password_labels_are_restored_from_the_task_plan():
     assert unredact(TypeText("a@b.io"), field, task) == TypeText("a@b.io")  # not redacted: unchanged
     other = Element((0, 0, 10, 10), "text_field", state={"name": "pin"})
     assert unredact(TypeText(REDACTED, secret=True), other, task).text == REDACTED  # unknown: left as is
+
+
+def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
+    from agent.types import Element
+    from policies.train import NAV_SYNONYMS, rename_buttons
+    from policies.transformer.processor_transformer import EpisodeRecord, StepRecord
+
+    def screen() -> list[Element]:
+        return [Element((10, 10, 80, 30), "button", text="< Back", id=0),
+                Element((90, 10, 160, 30), "button", text="Next >", id=1),
+                Element((170, 10, 240, 30), "button", text="Export", id=2),
+                Element((10, 40, 240, 60), "text_field", id=3),
+                Element((10, 70, 80, 90), "button", text="Finish", id=4)]  # fmt: skip
+
+    s1, s2, s3 = screen(), screen(), screen()
+    steps = [StepRecord(s1, Click(*s1[1].center), s1[1]), StepRecord(s2, TypeText("Finish"), s2[3]),
+             StepRecord(s3, Click(*s3[2].center), s3[2])]  # fmt: skip
+    rec = EpisodeRecord("Go to the next page, type Finish, then click Export.", (640, 400), steps)
+    seen_nav = set()
+    for seed in range(20):
+        out = rename_buttons(rec, random.Random(seed))
+        texts = [[e.text for e in st.elements] for st in out.steps]
+        assert texts[0] == texts[1] == texts[2]  # the same names on every step
+        back, nxt, export, _, finish = texts[0]
+        assert finish == "Finish"  # typed by a step: kept
+        assert export != "Export" and export in out.instruction and "Export" not in out.instruction
+        assert out.instruction.startswith("Go to the next page")  # a role word in the task is not renamed
+        assert out.steps[0].label_target.text == nxt and out.steps[2].label_target.text == export
+        assert out.steps[0].label == rec.steps[0].label  # actions untouched
+        seen_nav.update({back, nxt})
+        assert len({back, nxt, export}) == 3
+    assert seen_nav & set(NAV_SYNONYMS["next"]) and seen_nav & set(NAV_SYNONYMS["back"])
+    assert not {"Previous", "Continue", "Done"} & {w for ws in NAV_SYNONYMS.values() for w in ws}
+    assert [e.text for e in rec.steps[0].elements][:3] == ["< Back", "Next >", "Export"]  # input unchanged
