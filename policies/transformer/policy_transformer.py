@@ -48,6 +48,7 @@ from policies.transformer.processor_transformer import (
     hasher_for,
     hotkey_name,
     text_bags,
+    word_spans,
 )
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -132,6 +133,10 @@ class TransformerPolicy(Policy):
             if not disabled.all():
                 ptr = ptr.masked_fill(disabled, float("-inf"))
             tgt = int(ptr.argmax())
+            if cls == "click" and slider_handle(shown[tgt]) is not None:
+                # the demonstrations never click a slider (a click beside its handle pages the value by a
+                # tenth of its range); they drag its handle, then fix the last steps with keys
+                cls = info["class"] = "drag"
             u, v, u2, v2 = (float(z) for z in m_offset(self.model, enc, tgt))
             x1, y1, x2, y2 = shown[tgt].box
             bw, bh = x2 - x1, y2 - y1
@@ -147,7 +152,14 @@ class TransformerPolicy(Policy):
             elif cls == "move":
                 action = Move(x, y)
             elif cls == "drag":
-                action = Drag(x, y, _clip(x1 + u2 * bw, size[0]), _clip(y1 + v2 * bh, size[1]))
+                x2, y2 = x1 + u2 * bw, y1 + v2 * bh
+                handle = slider_handle(shown[tgt])
+                if handle is not None:  # grab the handle itself: a press beside it pages the value instead
+                    x, y = _clip(handle[0], size[0]), _clip(handle[1], size[1])
+                    goal = self._cue_target(ep, tgt)
+                    if goal is not None:  # and let go where the handle shows the number the instruction gives
+                        x2, y2 = slider_handle(shown[tgt], goal) or (x2, y2)
+                action = Drag(x, y, _clip(x2, size[0]), _clip(y2, size[1]))
             else:
                 d = SCROLL_DIRECTIONS[int(out["sdir"][0].argmax())]
                 action = Scroll(x, y, d, int(out["samt"][0].argmax()) + 1)
@@ -159,6 +171,7 @@ class TransformerPolicy(Policy):
                 ].argmax()
             )
             if self.cfg.cues and end < batch["instr"].shape[1]:
+                start, end = whole_chunks(self.instruction, self.cfg.max_words, start, end)
                 start, end = quote_bounded(self.instruction, self.cfg.max_words, start, end)
             text = candidate_text(
                 self.instruction,
@@ -184,6 +197,13 @@ class TransformerPolicy(Policy):
             action = Wait(0.5)
         return action, tgt, text, key, info
 
+    def _cue_target(self, ep: dict, n: int) -> float | None:
+        """The value the instruction gives shown element ``n`` (`cues.value_features`), None if none."""
+        numbers = ep.get("numbers")
+        if not numbers or n >= len(numbers[0]) or numbers[0][n] is None:
+            return None
+        return float(numbers[0][n])
+
     # ------------------------------------------------------------------------------------ weights
     def save(self, path: str | Path, *, fp16: bool = True, extra: dict[str, Any] | None = None) -> Path:
         return save_pretrained(self.model, path, fp16=fp16, extra=extra)
@@ -206,6 +226,61 @@ def quote_bounded(instruction: str, limit: int, start: int, end: int) -> tuple[i
     while run_end + 1 < len(quoted) and quoted[run_end + 1]:
         run_end += 1
     return start + int(inside[0]), start + int(run_end)
+
+
+#: Length of a horizontal slider's handle in pixels (Qt's default style; the expert assumes the same).
+SLIDER_HANDLE = 12.0
+
+
+def slider_handle(e: Element, value: float | None = None) -> tuple[float, float] | None:
+    """Where a horizontal slider's handle is, from its value and range, or where it would be at ``value``
+    (None when the range or value is unknown, as with detected elements, or for anything but a slider):
+    the handle's centre travels from half a handle inside the groove's left end (the minimum) to half a
+    handle inside its right end (the maximum)."""
+    if e.kind != "slider":
+        return None
+    v, lo, hi = cues.element_value(e)
+    v = v if value is None else value
+    x1, y1, x2, y2 = e.box
+    if v is None or lo is None or hi is None or hi <= lo or x2 - x1 <= y2 - y1:
+        return None
+    frac = min(max((v - lo) / (hi - lo), 0.0), 1.0)
+    span = max(1.0, (x2 - x1) - SLIDER_HANDLE)
+    return x1 + SLIDER_HANDLE / 2 + frac * span, (y1 + y2) / 2
+
+
+#: Symbols a copied value never starts after or ends before, though written against it: opening and closing
+#: quotes and brackets, and the punctuation of the sentence around it ("Phone: +36 711 5151, City: ...").
+_OPENERS = frozenset("([{<:;,") | cues.QUOTES
+_CLOSERS = frozenset(")]}>,;:!?.") | cues.QUOTES
+
+
+def whole_chunks(instruction: str, limit: int, start: int, end: int) -> tuple[int, int]:
+    """Grow an instruction span to whole whitespace-separated chunks: a value is not cut inside what is
+    written without spaces ("zurich.com", "+36", "Wen-pc"). Word indices (as `word_spans` cuts them),
+    inclusive. The span does not grow over a quote or bracket, nor over punctuation that ends the chunk
+    ("Perth," -> "Perth"; "zurich.com," -> "zurich.com")."""
+    spans = word_spans(instruction, limit)
+    if not 0 <= start <= end < len(spans):
+        return start, end
+
+    def joined(i: int) -> bool:  # token i is written against token i + 1
+        return spans[i][1] == spans[i + 1][0]
+
+    def text(i: int) -> str:
+        return instruction[spans[i][0] : spans[i][1]]
+
+    while start > 0 and joined(start - 1) and text(start - 1) not in _OPENERS:
+        start -= 1
+    while end + 1 < len(spans) and joined(end):
+        nxt = end + 1
+        inside = nxt + 1 < len(spans) and joined(nxt) and text(nxt + 1) not in _CLOSERS
+        if text(nxt) in _CLOSERS and not inside:
+            break  # punctuation after the value, not inside it ("." of "zurich.com" is inside)
+        if text(nxt) in cues.QUOTES or text(nxt) in ")]}>":
+            break
+        end = nxt
+    return start, end
 
 
 def m_offset(model: TransformerPolicyModel, enc: dict, tgt: int) -> torch.Tensor:

@@ -139,11 +139,13 @@ def _trigrams(text: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def caption_of(e: Element, labels: list[Element]) -> Element | None:
+def caption_of(e: Element, labels: list[Element], others: list[Element] | None = None) -> Element | None:
     """The label that names ``e``: the nearest label on its left on the same row, or just above it.
 
     Text fields, spin boxes and combos carry no text of their own ("Type Ada into the Name field");
-    their caption is a separate label beside them.
+    their caption is a separate label beside them. With ``others`` (the screen's elements), a label that
+    already names another element on its own row ("Rating:" left of a slider) is not taken as the caption
+    of an element below it (the comment box under that slider).
     """
     x1, y1, x2, y2 = e.box
     h = max(y2 - y1, 1.0)
@@ -151,17 +153,28 @@ def caption_of(e: Element, labels: list[Element]) -> Element | None:
     for lab in labels:
         if lab is e:
             continue
-        lx1, ly1, lx2, ly2 = lab.box
-        overlap_y = min(y2, ly2) - max(y1, ly1)
-        if overlap_y >= 0.5 * min(h, ly2 - ly1) and lx2 <= x1 + 4 and x1 - lx2 < 400:
+        lx1, _, lx2, ly2 = lab.box
+        if _left_of(lab.box, e.box):
             d = x1 - lx2
         elif ly2 <= y1 + 4 and y1 - ly2 < 2.5 * h and min(x2, lx2) - max(x1, lx1) > 0:
+            if others is not None and any(
+                o is not e and o.kind in CAPTIONED and _left_of(lab.box, o.box) for o in others
+            ):
+                continue  # it names the element beside it
             d = 1.5 * (y1 - ly2) + 10  # prefer a caption on the left (form layouts)
         else:
             continue
         if d < best_d:
             best, best_d = lab, d
     return best
+
+
+def _left_of(label: tuple[float, ...], box: tuple[float, ...]) -> bool:
+    """Whether ``label`` sits on ``box``'s row, to its left (where a form puts a field's caption)."""
+    x1, y1, _, y2 = box
+    _, ly1, lx2, ly2 = label
+    overlap_y = min(y2, ly2) - max(y1, ly1)
+    return overlap_y >= 0.5 * min(max(y2 - y1, 1.0), ly2 - ly1) and lx2 <= x1 + 4 and x1 - lx2 < 400
 
 
 def element_features(e: Element, screen: tuple[int, int], match: InstructionMatch | None = None,
@@ -342,11 +355,12 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
     elem_word_spans: list[list[list[tuple[int, int]]]] = []
     kinds = {k: i for i, k in enumerate(cfg.kinds)}
     match = InstructionMatch(instr)
+    step_numbers: list[list[int | None]] = [[] for _ in range(T)]  # per shown element: its number (cues)
     for t, st in enumerate(rec.steps):
         texts, words, spans_t = [], [], []
         labels = [e for e in st.elements if e.kind == "label" and e.text]
         caps = [
-            caption_of(st.elements[i], labels) if st.elements[i].kind in CAPTIONED else None
+            caption_of(st.elements[i], labels, st.elements) if st.elements[i].kind in CAPTIONED else None
             for i in chosen[t]
         ]
         if icues is not None and ifeat is not None and clicks is not None:
@@ -358,6 +372,7 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
             numbers = [
                 lone if n is None and e.kind in C.VALUED else n for n, e in zip(numbers, shown, strict=True)
             ]
+            step_numbers[t] = numbers
             screen_words = set().union(*named) if named else set()
             focus = next((n for n, e in enumerate(shown) if e.state.get("focused") is True), None)
             ifeat[t] = icues.word_features(screen_words, named[focus] if focus is not None else None,
@@ -475,7 +490,7 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
         "instr_words": [instr[a:b] for a, b in instr_spans], "elem_text": elem_text, "elem_words": elem_words,
         "reg_text": reg_text, "reg_words": [[[s[a:b] for a, b in sp] for s, sp in zip(row, sps, strict=True)]
                                             for row, sps in zip(reg_text, reg_spans, strict=True)],
-        "done_text": done_text, "labels": lab,
+        "done_text": done_text, "labels": lab, "numbers": step_numbers,
     }  # fmt: skip
 
 

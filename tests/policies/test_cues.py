@@ -272,3 +272,74 @@ def test_a_copied_span_partly_inside_quotes_keeps_only_the_quoted_words():
     assert quote_bounded(text, 48, basic, video) == (basic, video)  # already right
     plain = "Fill in Name: Ada Lovelace, then Save"
     assert quote_bounded(plain, 48, 4, 5) == (4, 5)  # nothing quoted: unchanged
+
+
+def test_a_label_that_names_the_element_beside_it_does_not_caption_the_one_below():
+    """Survey layout: "Rating:" left of a slider, the comment box right under it. The box is not "Rating"."""
+    from policies.transformer.processor_transformer import caption_of
+
+    rating = Element((10, 100, 60, 114), "label", text="Rating:")
+    slider = Element((80, 99, 300, 115), "slider", state={"value": 40, "min": 0, "max": 100})
+    comment = Element((10, 121, 300, 220), "text_area")
+    labels, screen = [rating], [rating, slider, comment]
+    assert caption_of(slider, labels, screen) is rating
+    assert caption_of(comment, labels, screen) is None
+    assert caption_of(comment, labels) is rating  # without the screen's elements: the nearest label above
+    notes = Element((10, 100, 60, 114), "label", text="Notes")  # a label alone on its row names the box below
+    assert caption_of(comment, [notes], [notes, comment]) is notes
+    ep = encode_episode(EpisodeRecord("Drag Rating to 70.", SCREEN, [StepRecord(screen, None)]), small_cfg())
+    assert ep["numbers"][0] == [70, 70, None]  # the label and its slider carry the number; the box does not
+
+
+def test_slider_handle_follows_the_value_and_range():
+    from policies.transformer.policy_transformer import SLIDER_HANDLE, slider_handle
+
+    s = Element((100, 50, 312, 66), "slider", state={"value": 25, "min": 0, "max": 100})
+    span = 212 - SLIDER_HANDLE
+    assert slider_handle(s) == (100 + SLIDER_HANDLE / 2 + 0.25 * span, 58)
+    assert slider_handle(s, 0) == (100 + SLIDER_HANDLE / 2, 58)
+    assert slider_handle(s, 100) == (312 - SLIDER_HANDLE / 2, 58)
+    assert slider_handle(s, 500) == slider_handle(s, 100)  # clipped to the range
+    shifted = Element(s.box, "slider", state={"value": 60, "min": 50, "max": 70})
+    assert slider_handle(shifted) == slider_handle(s, 50)
+    assert slider_handle(Element(s.box, "slider")) is None  # value unknown (detected elements)
+    assert slider_handle(Element(s.box, "spin", text="25", state={"value": 25})) is None
+
+
+def test_a_slider_is_dragged_from_its_handle_to_the_number_never_clicked():
+    """The model says "click" on a slider: the policy drags its handle to where the instruction's number is."""
+    from agent.types import Drag
+    from policies.transformer.policy_transformer import slider_handle
+
+    slider = Element((100, 50, 312, 66), "slider", state={"value": 80, "min": 0, "max": 100}, id=0)
+    policy = TransformerPolicy(always_click_model())
+    policy.reset(Task("Set the Volume slider to 30."))
+    d = policy.act(Observation(np.zeros((SCREEN[1], SCREEN[0], 3), np.uint8)), [slider])
+    assert isinstance(d.action, Drag) and d.info["class"] == "drag" and d.target is slider
+    assert (d.action.x1, d.action.y1) == slider_handle(slider)
+    assert (d.action.x2, d.action.y2) == slider_handle(slider, 30)
+    button = Element((100, 50, 180, 74), "button", text="OK", id=0)  # anything else is still clicked
+    d = policy.act(Observation(np.zeros((SCREEN[1], SCREEN[0], 3), np.uint8)), [button])
+    assert isinstance(d.action, Click)
+
+
+def test_a_copied_span_grows_to_whole_chunks_but_not_over_punctuation_or_quotes():
+    from policies.transformer.policy_transformer import whole_chunks
+
+    text = "Put in Phone: +36 711 5151, Website: zurich.com, Device: Ada-pc. Type 'sam.tanaka' (Oslo)."
+    toks = C.InstructionCues(text, 48).tokens
+
+    def at(word: str) -> int:
+        return toks.index(word)
+
+    def copied(a: int, b: int) -> str:
+        s, e = whole_chunks(text, 48, a, b)
+        return " ".join(toks[s : e + 1])
+
+    assert copied(at("36"), at("5151")) == "+ 36 711 5151"  # "+36 711 5151", without the comma after it
+    assert copied(at("zurich"), at("zurich")) == "zurich . com"  # not "zurich.com,"
+    assert copied(at("Ada"), at("Ada")) == "Ada - pc"  # not "Ada-pc."
+    assert copied(at("tanaka"), at("tanaka")) == "sam . tanaka"  # not the quotes around it
+    assert copied(at("Oslo"), at("Oslo")) == "Oslo"  # not the brackets
+    assert copied(at("Phone"), at("Phone")) == "Phone"  # not the colon after it
+    assert whole_chunks(text, 48, 3, 99) == (3, 99)  # not a span of the instruction: unchanged
