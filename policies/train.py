@@ -67,6 +67,8 @@ class TrainConfig:
     jitter: float = 0.0
     # unseen words: per episode probability of renaming buttons (`rename_buttons`)
     rename: float = 0.0
+    # unseen layouts: per episode probability of extra widgets no step acts on (`add_clutter`)
+    clutter: float = 0.0
     # DAgger: rounds after BC, episodes per round, steps trained after each round
     dagger_rounds: int = 0
     dagger_episodes: int = 200
@@ -248,6 +250,56 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
     return EpisodeRecord(instruction, rec.screen, steps, rec.meta)
 
 
+def add_clutter(rec: EpisodeRecord, rng: random.Random, max_groups: int = 3) -> EpisodeRecord:
+    """Unseen layouts: 1..``max_groups`` extra widgets that no step acts on, at the same free place near the
+    task's targets on every step: a numbered label ("2. Options", as a step list beside a wizard), a captioned empty text field
+    ("Filter" above a list), or a button with an unrelated word. The policy must ignore what the task does
+    not name, however much the screen holds."""
+    from agent.envs.sandbox import vocab as V
+
+    w, h = rec.screen
+    # near what the task acts on (inside its app, where a filter box or a step list would be)
+    boxes = [st.label_target.box for st in rec.steps if st.label_target is not None] or [(0, 0, w, h)]
+    rx1, ry1 = max(0.0, min(b[0] for b in boxes) - 200), max(0.0, min(b[1] for b in boxes) - 150)
+    rx2, ry2 = min(float(w), max(b[2] for b in boxes) + 200), min(float(h), max(b[3] for b in boxes) + 150)
+    taken = [e.box for st in rec.steps for e in st.elements if e.kind not in ("label", "icon")]
+    taken += [e.box for st in rec.steps for e in st.elements if e.kind in ("label", "icon") and e.text]
+    words = [x for x in (*V.NOUNS, *V.VERBS, *V.ITEMS) if x.casefold() not in rec.instruction.casefold()]
+    extra: list[Element] = []
+    for _ in range(rng.randint(1, max_groups)):
+        kind = rng.choice(("steps", "field", "button"))
+        bw, bh = {"steps": (90, 3 * 22), "field": (220, 24), "button": (80, 24)}[kind]
+        for _try in range(20):
+            x = rng.uniform(rx1, max(rx1 + 1, rx2 - bw))
+            y = rng.uniform(ry1, max(ry1 + 1, ry2 - bh - 20))
+            box = (x, y, x + bw, y + bh + (20 if kind == "field" else 0))
+            if all(not _overlap(box, b) for b in taken):
+                break
+        else:
+            continue
+        taken.append(box)
+        if kind == "steps":
+            names = [rng.choice(words) for _ in range(3)]
+            extra += [Element((x, y + 22 * i, x + bw, y + 22 * i + 16), "label", text=f"{i + 1}. {n}")
+                      for i, n in enumerate(names)]  # fmt: skip
+        elif kind == "field":
+            extra.append(
+                Element((x, y, x + 60, y + 16), "label", text=rng.choice(("Filter", "Search", *words)))
+            )
+            extra.append(Element((x, y + 20, x + bw, y + 20 + bh), "text_field"))
+        else:
+            extra.append(Element((x, y, x + bw, y + bh), "button", text=rng.choice(words)))
+    if not extra:
+        return rec
+    steps = [StepRecord([*st.elements, *extra], st.label, st.label_target, st.done, st.done_target)
+             for st in rec.steps]  # fmt: skip
+    return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
 # --------------------------------------------------------------------------------------------- loop
 def warm_start(model: TransformerPolicyModel, folder: str | Path) -> dict[str, int]:
     """Copy the weights of an earlier run into ``model``: equal shapes are copied; a tensor that grew
@@ -334,10 +386,13 @@ class Trainer:
     # -------------------------------------------------------------------------------- batches
     def _encoded(self, rec: EpisodeRecord) -> dict:
         tc = self.tc
+        changed = rec
         if tc.rename > 0 and self.rng.random() < tc.rename:
-            renamed = rename_buttons(rec, self.rng)
-            if renamed is not rec:
-                return encode_episode(augment(renamed, self.rng, tc.drop_elements, tc.jitter), self.cfg)
+            changed = rename_buttons(changed, self.rng)
+        if tc.clutter > 0 and self.rng.random() < tc.clutter:
+            changed = add_clutter(changed, self.rng)
+        if changed is not rec:
+            return encode_episode(augment(changed, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         if tc.drop_elements > 0 or tc.jitter > 0:
             return encode_episode(augment(rec, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         key = id(rec)

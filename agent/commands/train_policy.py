@@ -30,6 +30,9 @@ def policy(
     rename: float = typer.Option(
         0.0, "--rename", help="Per-episode probability of renaming button texts (unseen words)."
     ),
+    clutter: float = typer.Option(
+        0.0, "--clutter", help="Per-episode probability of extra widgets no step acts on (unseen layouts)."
+    ),
     dagger_rounds: int = typer.Option(0, "--dagger-rounds", help="DAgger rounds after behaviour cloning."),
     dagger_episodes: int = typer.Option(200, "--dagger-episodes", help="Sandbox episodes per DAgger round."),
     dagger_steps: int = typer.Option(1000, "--dagger-steps", help="Optimiser steps after each DAgger round."),
@@ -52,7 +55,7 @@ def policy(
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, rename=rename,
-                     dagger_rounds=dagger_rounds, dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
+                     clutter=clutter, dagger_rounds=dagger_rounds, dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
     if resume and not data:
         import torch

@@ -214,3 +214,33 @@ def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
     assert seen_nav & set(NAV_SYNONYMS["next"]) and seen_nav & set(NAV_SYNONYMS["back"])
     assert not {"Previous", "Continue", "Done"} & {w for ws in NAV_SYNONYMS.values() for w in ws}
     assert [e.text for e in rec.steps[0].elements][:3] == ["< Back", "Next >", "Export"]  # input unchanged
+
+
+def test_add_clutter_adds_the_same_untouched_widgets_to_every_step():
+    from agent.types import Element
+    from policies.train import add_clutter
+    from policies.transformer.processor_transformer import EpisodeRecord, StepRecord, encode_episode
+    from tests.policies.conftest import small_cfg
+
+    def screen() -> list[Element]:
+        return [Element((300, 300, 380, 324), "button", text="Save", id=0),
+                Element((300, 340, 500, 364), "text_field", id=1)]  # fmt: skip
+
+    s1, s2 = screen(), screen()
+    rec = EpisodeRecord("Type 'x' into the field, then click Save.", (800, 600),
+                        [StepRecord(s1, Click(*s1[1].center), s1[1]), StepRecord(s2, Click(*s2[0].center), s2[0])])  # fmt: skip
+    added = 0
+    for seed in range(10):
+        out = add_clutter(rec, random.Random(seed))
+        extra = [st.elements[2:] for st in out.steps]
+        assert extra[0] and extra[0] == extra[1]  # the same widgets on both steps
+        assert [st.elements[:2] for st in out.steps] == [s1, s2] and out.steps[1].label_target is s2[0]
+        for e in extra[0]:
+            assert not any(min(e.box[2], o.box[2]) > max(e.box[0], o.box[0]) and
+                           min(e.box[3], o.box[3]) > max(e.box[1], o.box[1]) for o in s1)  # fmt: skip
+            assert e.text.casefold() not in ("save", "field") and e.kind in ("label", "text_field", "button")
+        ep = encode_episode(out, small_cfg())
+        assert ep["labels"]["tgt"].tolist() == [1, 0]  # the labels still point at the task's own widgets
+        added += len(extra[0])
+    assert added > 10
+    assert len(rec.steps[0].elements) == 2  # the input is not changed
