@@ -216,16 +216,27 @@ class TransformerPolicy(Policy):
 
 
 def quote_bounded(instruction: str, limit: int, start: int, end: int) -> tuple[int, int]:
-    """An instruction span that is partly inside quotes keeps only its quoted words: "say 'Jakarta" is
-    "Jakarta" (a copied value never takes a quote mark and a word outside it). Word indices, inclusive."""
-    quoted = cues.InstructionCues(instruction, limit).quoted[start : end + 1]
-    if not quoted.any() or quoted.all():
+    """A copied value that touches a quoted phrase is that phrase, whole. An instruction span partly
+    inside quotes becomes the phrase it enters ("say 'Jakarta" -> "Jakarta"; "501 6059" of '+5 501 6059'
+    -> "+5 501 6059"), and a span that ends right before a quoted phrase took its lead-in ("say" of
+    "say 'Brown'" -> "Brown"). A span away from any quotes is unchanged. Word indices, inclusive."""
+    quoted = cues.InstructionCues(instruction, limit).quoted
+    n = len(quoted)
+    if not 0 <= start <= end < n:
         return start, end
-    inside = quoted.nonzero()[0]
-    run_end = inside[0]
-    while run_end + 1 < len(quoted) and quoted[run_end + 1]:
-        run_end += 1
-    return start + int(inside[0]), start + int(run_end)
+    inside = [i for i in range(start, end + 1) if quoted[i]]
+    if inside:
+        anchor = inside[0]
+    elif end + 2 < n and not quoted[end + 1] and quoted[end + 2]:  # end + 1 is the opening quote
+        anchor = end + 2
+    else:
+        return start, end
+    first = last = anchor
+    while first > 0 and quoted[first - 1]:
+        first -= 1
+    while last + 1 < n and quoted[last + 1]:
+        last += 1
+    return first, last
 
 
 #: Length of a horizontal slider's handle in pixels (Qt's default style; the expert assumes the same).

@@ -270,6 +270,9 @@ def test_a_copied_span_partly_inside_quotes_keeps_only_the_quoted_words():
     assert quote_bounded(text, 48, say, video) == (basic, video)  # "say 'Basic video" -> "Basic video"
     assert quote_bounded(text, 48, basic, close) == (basic, video)  # "Basic video'" -> "Basic video"
     assert quote_bounded(text, 48, basic, video) == (basic, video)  # already right
+    assert quote_bounded(text, 48, video, video) == (basic, video)  # a part of the quoted phrase: all of it
+    assert quote_bounded(text, 48, say, say) == (basic, video)  # the word before the quotes: what they hold
+    assert quote_bounded(text, 48, 0, 1) == (0, 1)  # "Make the": away from the quotes, unchanged
     plain = "Fill in Name: Ada Lovelace, then Save"
     assert quote_bounded(plain, 48, 4, 5) == (4, 5)  # nothing quoted: unchanged
 
