@@ -86,6 +86,7 @@ class Augment:
         canvas_size: tuple[int, int],
         rng: np.random.Generator,
         fit_size: tuple[int, int] | None = None,
+        focus_weights: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Random scale and crop/placement into a ``canvas_size`` (w, h) canvas.
 
@@ -93,6 +94,8 @@ class Augment:
             image: H×W×3 uint8. boxes: [n, 4] xyxy source pixels.
             fit_size: (w, h) whose letterbox scale is the base scale (default ``canvas_size``). A
                 ``canvas_size`` smaller than ``fit_size`` gives crops at the scale inference sees.
+            focus_weights: [n] relative odds of each box being the one a crop is centred on (default
+                uniform); `CocoDetection` favours boxes of rare classes.
 
         Returns:
             (canvas [h, w, 3] uint8, boxes [m, 4] xyxy canvas pixels, kept [m] indices into ``boxes``).
@@ -109,7 +112,11 @@ class Augment:
         y0 = rng.uniform(0, h - win_h) if h > win_h else 0.0
         if len(boxes) and rng.random() < self.focus_prob and (w > win_w or h > win_h):
             # Centre the window's content on a random element, so crops are rarely empty desktop.
-            bx0, by0, bx1, by1 = boxes[int(rng.integers(len(boxes)))]
+            if focus_weights is None:
+                pick = int(rng.integers(len(boxes)))
+            else:
+                pick = int(rng.choice(len(boxes), p=focus_weights / focus_weights.sum()))
+            bx0, by0, bx1, by1 = boxes[pick]
             bx, by = (bx0 + bx1) / 2, (by0 + by1) / 2
             x0 = float(np.clip(bx - rng.uniform(0, win_w), 0, max(0.0, w - win_w)))
             y0 = float(np.clip(by - rng.uniform(0, win_h), 0, max(0.0, h - win_h)))
@@ -203,6 +210,12 @@ class CocoDetection(torch.utils.data.Dataset):
                 per_image[a["image_id"]].append((cls, a["bbox"]))
         self.images = coco["images"]
         self.targets = [per_image[im["id"]] for im in self.images]
+        # Crops centre on an element of class c with odds ∝ 1/sqrt(frequency of c) (square-root balancing,
+        # as in LVIS repeat-factor sampling): labels and icons are ~70% of all boxes, menu items ~1%.
+        counts = np.bincount([c for t in self.targets for c, _ in t], minlength=len(classes)).astype(
+            np.float64
+        )
+        self.class_weight = 1.0 / np.sqrt(np.maximum(counts, 1.0))
         self.classes, self.canvas_size, self.mean, self.std = classes, canvas_size, mean, std
         self.augment, self.seed, self.crop_size = augment, seed, crop_size
 
@@ -230,7 +243,8 @@ class CocoDetection(torch.utils.data.Dataset):
             rng = np.random.default_rng((self.seed, int(draw) if self.augment else 0, int(index)))
             size = self.crop_size or self.canvas_size
             augment = self.augment or PLAIN
-            canvas, boxes, keep = augment.geometry(image, boxes, size, rng, fit_size=self.canvas_size)
+            canvas, boxes, keep = augment.geometry(image, boxes, size, rng, fit_size=self.canvas_size,
+                                                   focus_weights=self.class_weight[labels])  # fmt: skip
             canvas, labels = augment.colour(canvas, rng), labels[keep]
         else:
             canvas, lb = letterbox_image(image, canvas_size=self.canvas_size)

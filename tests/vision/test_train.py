@@ -10,7 +10,7 @@ import torch
 
 from agent.types import ELEMENT_KINDS
 from tests.vision.conftest import tiny_config, write_coco
-from vision.boxes import cxcywh_to_xyxy, denormalize
+from vision.boxes import cxcywh_to_xyxy, denormalize, xywh_to_xyxy
 from vision.data import Augment, CocoDetection, DatasetError, StepSampler, collate
 from vision.detector import Detector
 from vision.train import CHECKPOINT, LOG, TrainConfig, lr_at, train
@@ -166,3 +166,24 @@ def test_checkpoints_from_before_tiles_keep_their_crop_as_the_tile():
     assert (det_cfg["tile_width"], det_cfg["tile_height"]) == (320, 224)
     _, det_cfg = _upgrade({"crop": None}, legacy)
     assert (det_cfg["tile_width"], det_cfg["tile_height"]) == (0, 0)
+
+
+def test_crops_centre_on_rare_classes_more_often(coco_dir):
+    """Class-balanced focus: rarer classes get larger odds, and a crop always holds the box it is centred on."""
+    cfg = tiny_config()
+    ds = CocoDetection(coco_dir, cfg.classes, (320, 224), cfg.image_mean, cfg.image_std, augment=Augment(),
+                       crop_size=(96, 64))  # fmt: skip
+    counts = np.bincount([c for t in ds.targets for c, _ in t], minlength=len(cfg.classes))
+    present = np.nonzero(counts)[0]
+    order = present[np.argsort(counts[present])]
+    assert ds.class_weight[order[0]] >= ds.class_weight[order[-1]]
+    assert ds.class_weight[order[0]] * np.sqrt(counts[order[0]]) == pytest.approx(1.0)
+    image = ds.read_image(0)
+    boxes = xywh_to_xyxy(np.array([b for _, b in ds.targets[0]], dtype=np.float64))
+    aug = Augment(scale_range=(1.0, 1.0), focus_prob=1.0)
+    for k in range(len(boxes)):
+        onehot = np.eye(len(boxes))[k]
+        for seed in range(5):
+            _, _, kept = aug.geometry(image, boxes, (96, 64), np.random.default_rng(seed), fit_size=(320, 224),
+                                      focus_weights=onehot)  # fmt: skip
+            assert k in kept
