@@ -188,6 +188,8 @@ NAV_SYNONYMS: dict[str, tuple[str, ...]] = {
     "next": ("Next", "Next >", "Forward", "Proceed", "Onward", "Advance", "Go on", "Next step"),
     "finish": ("Finish", "Complete", "Finalize", "End", "Apply", "Install", "Close", "Save"),
 }
+#: The held-out wizard template's button words: never used as a renamed button's word.
+HELDOUT_NAV_WORDS = frozenset({"Previous", "Continue", "Done"})
 #: Kinds whose text a click task names ("Click Save", "Tick Dark mode").
 RENAMED_KINDS = frozenset({"button", "checkbox", "radio", "tab"})
 
@@ -214,7 +216,7 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
 
     typed = " ".join(st.label.text for st in rec.steps if isinstance(st.label, TypeText))
     on_screen = {e.text for st in rec.steps for e in st.elements}
-    pool = [w for w in (*V.VERBS, *V.NOUNS, *V.ITEMS) if w not in on_screen]
+    pool = [w for w in (*V.VERBS, *V.NOUNS) if w not in on_screen and w not in HELDOUT_NAV_WORDS]
     texts = {e.text for st in rec.steps for e in st.elements if e.kind in RENAMED_KINDS and e.text.strip()}
     instruction = rec.instruction
     nav: dict[str, str] = {}
@@ -264,7 +266,8 @@ def add_clutter(rec: EpisodeRecord, rng: random.Random, max_groups: int = 3) -> 
     rx2, ry2 = min(float(w), max(b[2] for b in boxes) + 200), min(float(h), max(b[3] for b in boxes) + 150)
     taken = [e.box for st in rec.steps for e in st.elements if e.kind not in ("label", "icon")]
     taken += [e.box for st in rec.steps for e in st.elements if e.kind in ("label", "icon") and e.text]
-    words = [x for x in (*V.NOUNS, *V.VERBS, *V.ITEMS) if x.casefold() not in rec.instruction.casefold()]
+    words = [x for x in (*V.NOUNS, *V.VERBS) if x.casefold() not in rec.instruction.casefold()
+             and x not in HELDOUT_NAV_WORDS]  # fmt: skip
     extra: list[Element] = []
     for _ in range(rng.randint(1, max_groups)):
         kind = rng.choice(("steps", "field", "button"))

@@ -198,8 +198,8 @@ def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
     steps = [StepRecord(s1, Click(*s1[1].center), s1[1]), StepRecord(s2, TypeText("Finish"), s2[3]),
              StepRecord(s3, Click(*s3[2].center), s3[2])]  # fmt: skip
     rec = EpisodeRecord("Go to the next page, type Finish, then click Export.", (640, 400), steps)
-    seen_nav = set()
-    for seed in range(20):
+    seen_nav, renamed_to = set(), set()
+    for seed in range(200):
         out = rename_buttons(rec, random.Random(seed))
         texts = [[e.text for e in st.elements] for st in out.steps]
         assert texts[0] == texts[1] == texts[2]  # the same names on every step
@@ -210,9 +210,11 @@ def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
         assert out.steps[0].label_target.text == nxt and out.steps[2].label_target.text == export
         assert out.steps[0].label == rec.steps[0].label  # actions untouched
         seen_nav.update({back, nxt})
+        renamed_to.update({back, nxt, export})
         assert len({back, nxt, export}) == 3
     assert seen_nav & set(NAV_SYNONYMS["next"]) and seen_nav & set(NAV_SYNONYMS["back"])
     assert not {"Previous", "Continue", "Done"} & {w for ws in NAV_SYNONYMS.values() for w in ws}
+    assert not {"Previous", "Continue", "Done"} & renamed_to  # nor as an unrelated word
     assert [e.text for e in rec.steps[0].elements][:3] == ["< Back", "Next >", "Export"]  # input unchanged
 
 
