@@ -252,6 +252,54 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
     return EpisodeRecord(instruction, rec.screen, steps, rec.meta)
 
 
+def rename_list_items(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
+    """Unseen list contents: every list item gets a text of one new format ("Lopez, Sam Z.", "Pinned
+    report", "Kiwi 12", "Kiwi_report_7.pdf"), in the same order (a sorted list stays sorted, so scrolling
+    the same way still finds the item), on every step and in the instruction. Episodes with a combo box
+    (whose text is one of its items) or that type an item's text are left as they are."""
+    from agent.envs.sandbox import vocab as V
+    from agent.types import TypeText
+
+    if any(e.kind == "combo" for st in rec.steps for e in st.elements):
+        return rec
+    old = sorted({e.text for st in rec.steps for e in st.elements if e.kind == "list_item" and e.text})
+    typed = " ".join(st.label.text for st in rec.steps if isinstance(st.label, TypeText))
+    if not old or any(t in typed for t in old):
+        return rec
+    fmt = rng.randrange(4)
+    exts = ("txt", "pdf", "png", "csv", "docx", "zip", "mp3")
+
+    def make() -> str:
+        if fmt == 0:
+            return f"{rng.choice(V.LAST)}, {rng.choice(V.FIRST)} {chr(65 + rng.randrange(26))}."
+        if fmt == 1:
+            return f"{rng.choice(V.ADJECTIVES)} {rng.choice(V.NOUNS).lower()}"
+        if fmt == 2:
+            return f"{rng.choice(V.ITEMS)} {rng.randrange(1, 200)}"
+        return f"{rng.choice(V.ITEMS)}_{rng.choice(V.NOUNS).lower()}_{rng.randrange(200)}.{rng.choice(exts)}"
+
+    new: set[str] = set()
+    for _ in range(50 * len(old)):
+        if len(new) == len(old):
+            break
+        new.add(make())
+    if len(new) < len(old):
+        return rec
+    mapping = dict(zip(old, sorted(new), strict=True))
+    instruction = rec.instruction
+    for a in sorted(old, key=len, reverse=True):  # longest first: no text is a part of a renamed one
+        instruction = instruction.replace(a, mapping[a])
+
+    def ren(e: Element | None) -> Element | None:
+        if e is None or e.kind != "list_item" or e.text not in mapping:
+            return e
+        return dataclasses.replace(e, text=mapping[e.text])
+
+    steps = [StepRecord([ren(e) for e in st.elements], st.label, ren(st.label_target), st.done, ren(st.done_target))
+             for st in rec.steps]  # fmt: skip
+    return EpisodeRecord(instruction, rec.screen, steps, rec.meta)
+
+
 def add_clutter(rec: EpisodeRecord, rng: random.Random, max_groups: int = 3) -> EpisodeRecord:
     """Unseen layouts: 1..``max_groups`` extra widgets that no step acts on, at the same free place near the
     task's targets on every step: a numbered label ("2. Options", as a step list beside a wizard), a captioned empty text field
@@ -391,7 +439,7 @@ class Trainer:
         tc = self.tc
         changed = rec
         if tc.rename > 0 and self.rng.random() < tc.rename:
-            changed = rename_buttons(changed, self.rng)
+            changed = rename_list_items(rename_buttons(changed, self.rng), self.rng)
         if tc.clutter > 0 and self.rng.random() < tc.clutter:
             changed = add_clutter(changed, self.rng)
         if changed is not rec:

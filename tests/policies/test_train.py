@@ -246,3 +246,30 @@ def test_add_clutter_adds_the_same_untouched_widgets_to_every_step():
         added += len(extra[0])
     assert added > 10
     assert len(rec.steps[0].elements) == 2  # the input is not changed
+
+
+def test_rename_list_items_keeps_the_order_and_renames_the_instruction_too():
+    from agent.types import Element, Scroll
+    from policies.train import rename_list_items
+    from policies.transformer.processor_transformer import EpisodeRecord, StepRecord
+
+    def page(names: list[str]) -> list[Element]:
+        return [
+            Element((10, 10 + 14 * i, 200, 24 + 14 * i), "list_item", text=t, id=i)
+            for i, t in enumerate(names)
+        ]
+
+    p1, p2 = page(["Apple_a_1.txt", "Banana_b_2.pdf"]), page(["Cherry_c_3.png", "Fig_d_4.zip"])
+    steps = [StepRecord(p1, Scroll(100, 20, "down", 3), p1[1]), StepRecord(p2, Click(*p2[1].center), p2[1])]
+    rec = EpisodeRecord("Select 'Fig_d_4.zip' in the list.", (640, 400), steps)
+    for seed in range(20):
+        out = rename_list_items(rec, random.Random(seed))
+        texts = [e.text for st in out.steps for e in st.elements]
+        assert texts == sorted(texts) and len(set(texts)) == 4  # still sorted across the pages, all distinct
+        assert (
+            "Fig_d_4.zip" not in out.instruction and f"'{out.steps[1].label_target.text}'" in out.instruction
+        )
+        assert out.steps[1].label_target.text == texts[3]  # the clicked item is the renamed Fig
+    combo = EpisodeRecord(rec.instruction, rec.screen, [StepRecord([*p1, Element((300, 10, 400, 30), "combo",
+                                                                                  text="Apple_a_1.txt")], None)])  # fmt: skip
+    assert rename_list_items(combo, random.Random(0)) is combo  # a combo shows one of its items: left alone
