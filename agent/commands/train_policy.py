@@ -28,7 +28,9 @@ def policy(
     ),
     jitter: float = typer.Option(0.0, "--jitter", help="Box jitter, a fraction of the box size."),
     rename: float = typer.Option(
-        0.0, "--rename", help="Per-episode probability of renaming button texts (unseen words)."
+        0.0,
+        "--rename",
+        help="Per-episode probability of renaming button texts and list items (unseen words).",
     ),
     clutter: float = typer.Option(
         0.0, "--clutter", help="Per-episode probability of extra widgets no step acts on (unseen layouts)."
