@@ -63,6 +63,12 @@ def test_merge_keeps_whole_boxes_drops_covered_pieces_and_joins_aligned_ones():
     assert merged[1][1][0] == 4
 
 
+def test_a_faint_box_does_not_hide_a_confident_piece():
+    boxes = np.array([[0, 0, 200, 100], [10, 10, 60, 30]], float)  # a big faint box over a cut piece
+    merged = merge_tiles(boxes, np.array([0.05, 0.9]), np.array([False, True]))
+    assert [m.tolist() for _, m in merged] == [[1], [0]]
+
+
 def test_pieces_that_do_not_line_up_stay_apart():
     boxes = np.array([[0, 0, 50, 20], [40, 10, 90, 40]], float)  # overlapping, but offset in y
     merged = merge_tiles(boxes, np.array([0.9, 0.8]), np.array([True, True]), covered=0.99)

@@ -86,13 +86,15 @@ def merge_tiles(
     *,
     nms_iou: float = 0.7,
     covered: float = 0.5,
+    peer_ratio: float = 0.3,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Merge the detections of overlapping tiles of one screen.
 
     Args:
         boxes: [N, 4] xyxy in the scaled screen's pixels. scores: [N]. cut: [N] bool (`cut_by_inner_edge`).
         nms_iou: class-agnostic NMS threshold among whole detections (>= 1: off).
-        covered: a cut detection is dropped when this fraction of its area lies inside a kept box.
+        covered: a cut detection is dropped when this fraction of its area lies inside a kept box whose
+            score is at least ``peer_ratio`` times its own.
 
     Returns:
         Highest score first, ``(box [4], members)``: the output box and the indices it was made from, the
@@ -108,7 +110,9 @@ def merge_tiles(
     for i in pieces:
         if i in used:
             continue
-        if out and _covered_fraction(boxes[i], np.stack([b for b, _ in out])).max() >= covered:
+        # Covered by a kept box that is not much less sure (a faint box must not hide a confident piece).
+        peers = [b for b, m in out if scores[m[0]] >= peer_ratio * scores[i]]
+        if peers and _covered_fraction(boxes[i], np.stack(peers)).max() >= covered:
             continue
         box, members = boxes[i].copy(), [i]
         used.add(i)
