@@ -67,6 +67,7 @@ class TrainConfig:
     jitter: float = 0.0
     # unseen words: per episode probability of renaming buttons (`rename_buttons`)
     rename: float = 0.0
+    rename_unrelated: float = 0.25  # of those renames, the share of navigation buttons given unrelated words
     # unseen layouts: per episode probability of extra widgets no step acts on (`add_clutter`)
     clutter: float = 0.0
     # DAgger: rounds after BC, episodes per round, steps trained after each round
@@ -200,12 +201,12 @@ def _role(text: str) -> str | None:
     return word if word in NAV_SYNONYMS else None
 
 
-def rename_buttons(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
+def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.25) -> EpisodeRecord:
     """Unseen words, same task: rename element texts consistently on every step, so the policy cannot rely
     on the exact words of the training templates (a held-out app may say "Continue" for "Next").
 
-    - A navigation button (`NAV_SYNONYMS`) gets another word for its role, or (one time in four) an
-      unrelated word, on screen only: the policy must find it by its place and role.
+    - A navigation button (`NAV_SYNONYMS`) gets another word for its role, or (with probability
+      ``unrelated``) an unrelated word, on screen only: the policy must find it by its place and role.
     - An element text the instruction names as a whole phrase ("click Export") gets an unrelated word in
       both places (instruction and screen), so the policy matches strings instead of recalling them.
 
@@ -229,7 +230,7 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
             options = [
                 w for w in NAV_SYNONYMS[role] if w.casefold() != text.casefold() and w not in on_screen
             ]
-            if options and (rng.random() >= 0.25 or not pool):
+            if options and (rng.random() >= unrelated or not pool):
                 nav[text] = rng.choice(options)
             elif pool:
                 nav[text] = pool.pop(rng.randrange(len(pool)))
@@ -439,7 +440,8 @@ class Trainer:
         tc = self.tc
         changed = rec
         if tc.rename > 0 and self.rng.random() < tc.rename:
-            changed = rename_list_items(rename_buttons(changed, self.rng), self.rng)
+            changed = rename_buttons(changed, self.rng, tc.rename_unrelated)
+            changed = rename_list_items(changed, self.rng)
         if tc.clutter > 0 and self.rng.random() < tc.clutter:
             changed = add_clutter(changed, self.rng)
         if changed is not rec:

@@ -32,6 +32,9 @@ def policy(
         "--rename",
         help="Per-episode probability of renaming button texts and list items (unseen words).",
     ),
+    rename_unrelated: float = typer.Option(
+        0.25, "--rename-unrelated", help="Share of renamed navigation buttons given an unrelated word."
+    ),
     clutter: float = typer.Option(
         0.0, "--clutter", help="Per-episode probability of extra widgets no step acts on (unseen layouts)."
     ),
@@ -57,7 +60,8 @@ def policy(
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, rename=rename,
-                     clutter=clutter, dagger_rounds=dagger_rounds, dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
+                     rename_unrelated=rename_unrelated, clutter=clutter, dagger_rounds=dagger_rounds,
+                     dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
     if resume and not data:
         import torch

@@ -273,3 +273,16 @@ def test_rename_list_items_keeps_the_order_and_renames_the_instruction_too():
     combo = EpisodeRecord(rec.instruction, rec.screen, [StepRecord([*p1, Element((300, 10, 400, 30), "combo",
                                                                                   text="Apple_a_1.txt")], None)])  # fmt: skip
     assert rename_list_items(combo, random.Random(0)) is combo  # a combo shows one of its items: left alone
+
+
+def test_rename_unrelated_sets_how_often_a_navigation_button_loses_its_role_word():
+    from agent.types import Element
+    from policies.train import NAV_SYNONYMS, rename_buttons
+    from policies.transformer.processor_transformer import EpisodeRecord, StepRecord
+
+    nxt = Element((90, 10, 160, 30), "button", text="Next >", id=1)
+    rec = EpisodeRecord("Walk through the wizard.", (640, 400), [StepRecord([nxt], Click(*nxt.center), nxt)])
+    names = {u: [rename_buttons(rec, random.Random(s), u).steps[0].elements[0].text for s in range(30)]
+             for u in (0.0, 1.0)}  # fmt: skip
+    assert all(n in NAV_SYNONYMS["next"] for n in names[0.0])
+    assert not any(n in NAV_SYNONYMS["next"] for n in names[1.0]) and "Next >" not in names[1.0]
