@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from agent.errors import WeightsError
@@ -178,27 +177,33 @@ class Detector(nn.Module):
             origin=origin,
         )
 
-    def _detect_tiled(self, images, score_threshold, nms_iou, scale, bf16, origin, batch_size):
+    def _detect_tiled(
+        self,
+        images: list[np.ndarray],
+        score_threshold: float,
+        nms_iou: float,
+        scale: float | None,
+        bf16: bool,
+        origin: tuple[float, float],
+        batch_size: int,
+    ) -> list[list[Element]]:
         from vision.detector.postprocess import decode
         from vision.detector.tiling import cut_by_inner_edge, merge_tiles, plan_tiles
 
         cfg = self.config
         tw, th = cfg.tile_size
         windows: list[tuple[int, Tile, np.ndarray]] = []  # (image index, tile, tile canvas)
-        scales = []
+        letterboxes: list[Letterbox] = []
         for i, image in enumerate(images):
             h, w = image.shape[:2]
             s = scale if scale is not None else letterbox_params((w, h), cfg.input_size)[0]
-            size = (max(1, round(w * s)), max(1, round(h * s)))
-            resized = (
-                image if size == (w, h) else np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-            )
-            scales.append(s)
-            for tile in plan_tiles(size, (tw, th), cfg.tile_overlap):
-                piece = resized[tile.y : tile.y + th, tile.x : tile.x + tw]
-                canvas = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)
-                canvas[: piece.shape[0], : piece.shape[1]] = piece
-                windows.append((i, tile, canvas))
+            canvas, lb = letterbox_image(image, scale=s)  # the resized screen at the top-left
+            letterboxes.append(lb)
+            for tile in plan_tiles((max(1, round(w * s)), max(1, round(h * s))), (tw, th), cfg.tile_overlap):
+                piece = canvas[tile.y : tile.y + th, tile.x : tile.x + tw]
+                window = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)
+                window[: piece.shape[0], : piece.shape[1]] = piece
+                windows.append((i, tile, window))
         found: list[list[tuple]] = [[] for _ in images]  # per image: (boxes, scores, kinds, emb, cut)
         device = next(self.parameters()).device
         for start in range(0, len(windows), batch_size):
@@ -211,14 +216,12 @@ class Detector(nn.Module):
                 found[i].append((boxes + np.array([tile.x, tile.y] * 2), scores, kinds, emb, cut))
         out: list[list[Element]] = []
         ox, oy = origin
-        for i, parts in enumerate(found):
-            h, w = images[i].shape[:2]
+        for parts, lb in zip(found, letterboxes, strict=True):
             boxes, scores, kinds, emb, cut = (np.concatenate([p[k] for p in parts]) for k in range(5))
+            merged = merge_tiles(boxes, scores, cut, nms_iou=nms_iou)
+            source = lb.to_source(np.array([b for b, _ in merged]).reshape(-1, 4))  # screen pixels, clipped
             elements = []
-            for box, members in merge_tiles(boxes, scores, cut, nms_iou=nms_iou):
-                x1, y1, x2, y2 = (box / scales[i]).tolist()
-                x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
-                y1, y2 = min(max(y1, 0.0), h), min(max(y2, 0.0), h)
+            for (x1, y1, x2, y2), (_, members) in zip(source.tolist(), merged, strict=True):
                 if x2 - x1 < 1 or y2 - y1 < 1:
                     continue
                 j = int(members[0])

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vision.boxes import area_xyxy, box_iou, nms
+from vision.boxes import area_xyxy, nms
 
 
 def tile_starts(length: int, tile: int, min_overlap: int) -> list[int]:
@@ -121,9 +121,7 @@ def merge_tiles(
             grew = False
             for j in pieces:
                 if j not in used and _lines_up(box, boxes[j]):
-                    box = np.concatenate(
-                        [np.minimum(box[:2], boxes[j][:2]), np.maximum(box[2:], boxes[j][2:])]
-                    )
+                    box = _union(box, boxes[j])
                     members.append(j)
                     used.add(j)
                     grew = True
@@ -132,20 +130,27 @@ def merge_tiles(
     return out
 
 
-def _covered_fraction(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """[M]: fraction of ``box``'s area inside each of ``others`` [M, 4]."""
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest xyxy box holding both ``a`` and ``b``."""
+    return np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+
+
+def _intersection(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """[M]: area of ``box`` ∩ each of ``others`` [M, 4]."""
     lt = np.maximum(box[:2], others[:, :2])
     rb = np.minimum(box[2:], others[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    return inter / max(float(area_xyxy(box[None])[0]), 1e-9)
+    return np.prod(np.clip(rb - lt, 0, None), axis=1)
+
+
+def _covered_fraction(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """[M]: fraction of ``box``'s area inside each of ``others`` [M, 4]."""
+    return _intersection(box, others) / max(float(area_xyxy(box[None])[0]), 1e-9)
 
 
 def _lines_up(a: np.ndarray, b: np.ndarray, slack: float = 0.15) -> bool:
     """Two overlapping pieces of one element: their union box is (almost) exactly their union area."""
-    iou = float(box_iou(a[None], b[None])[0, 0])
-    if iou <= 0:
+    inter = float(_intersection(a, b[None])[0])
+    if inter <= 0:
         return False
-    union_box = np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
-    inter = iou * (area_xyxy(a[None])[0] + area_xyxy(b[None])[0]) / (1 + iou)
-    union_area = area_xyxy(a[None])[0] + area_xyxy(b[None])[0] - inter
-    return float(area_xyxy(union_box[None])[0]) <= (1 + slack) * union_area
+    union_area = float(area_xyxy(a[None])[0] + area_xyxy(b[None])[0]) - inter
+    return float(area_xyxy(_union(a, b)[None])[0]) <= (1 + slack) * union_area
