@@ -23,6 +23,21 @@ from policies.base import Decision, Policy
 _DONE = object()  # an op handler's "this step is complete, go on"
 
 
+#: Length of a horizontal slider's handle in pixels (Qt's default style); an error of a few pixels is
+#: corrected with keys afterwards.
+SLIDER_HANDLE = 12.0
+
+
+def slider_point(
+    box: tuple[float, float, float, float], value: float, lo: float, hi: float
+) -> tuple[float, float]:
+    """Where a horizontal slider's handle centre is at ``value`` (clamped to ``lo``..``hi``): it travels from
+    half a handle inside the groove's left end (the minimum) to half a handle inside its right end."""
+    x1, y1, x2, y2 = box
+    frac = min(max((value - lo) / max(1, hi - lo), 0.0), 1.0)
+    return x1 + SLIDER_HANDLE / 2 + frac * max(1.0, (x2 - x1) - SLIDER_HANDLE), (y1 + y2) / 2
+
+
 class ExpertPolicy(Policy):
     """Scripted expert for sandbox tasks (needs ground-truth elements)."""
 
@@ -269,15 +284,9 @@ class ExpertPolicy(Policy):
         if n > 40:
             return self._give_up(f"slider {op['name']} not set")
         if n == 0:  # drag the handle about there; the keys below fix the last steps
-            x1, y1, x2, y2 = e.box
-            handle = 12.0  # typical handle length in pixels; an error of a few pixels is corrected below
-            span = max(1.0, (x2 - x1) - handle)
-
-            def px(v: float) -> float:
-                return x1 + handle / 2 + (v - lo) / max(1, hi - lo) * span
-
-            y = (y1 + y2) / 2
-            return Drag(px(value), y, min(px(target), x2 - 1), y), e
+            x, y = slider_point(e.box, value, lo, hi)
+            x_to, _ = slider_point(e.box, target, lo, hi)
+            return Drag(x, y, min(x_to, e.box[2] - 1), y), e
         diff = target - value
         page = max(1, (hi - lo) // 10)
         if abs(diff) >= page:

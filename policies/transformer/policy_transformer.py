@@ -30,6 +30,7 @@ from agent.types import (
     Wait,
 )
 from policies.base import Decision, Policy
+from policies.scripted import slider_point
 from policies.transformer import cues
 from policies.transformer.configuration_transformer import (
     ACTION_CLASSES,
@@ -239,15 +240,10 @@ def quote_bounded(instruction: str, limit: int, start: int, end: int) -> tuple[i
     return first, last
 
 
-#: Length of a horizontal slider's handle in pixels (Qt's default style; the expert assumes the same).
-SLIDER_HANDLE = 12.0
-
-
 def slider_handle(e: Element, value: float | None = None) -> tuple[float, float] | None:
     """Where a horizontal slider's handle is, from its value and range, or where it would be at ``value``
-    (None when the range or value is unknown, as with detected elements, or for anything but a slider):
-    the handle's centre travels from half a handle inside the groove's left end (the minimum) to half a
-    handle inside its right end (the maximum)."""
+    (`policies.scripted.slider_point`, the geometry the expert drags by); None when the range or value is
+    unknown, as with detected elements, or for anything but a horizontal slider."""
     if e.kind != "slider":
         return None
     v, lo, hi = cues.element_value(e)
@@ -255,9 +251,7 @@ def slider_handle(e: Element, value: float | None = None) -> tuple[float, float]
     x1, y1, x2, y2 = e.box
     if v is None or lo is None or hi is None or hi <= lo or x2 - x1 <= y2 - y1:
         return None
-    frac = min(max((v - lo) / (hi - lo), 0.0), 1.0)
-    span = max(1.0, (x2 - x1) - SLIDER_HANDLE)
-    return x1 + SLIDER_HANDLE / 2 + frac * span, (y1 + y2) / 2
+    return slider_point(e.box, v, lo, hi)
 
 
 #: Symbols a copied value never starts after or ends before, though written against it: opening and closing

@@ -295,7 +295,8 @@ def test_a_label_that_names_the_element_beside_it_does_not_caption_the_one_below
 
 
 def test_slider_handle_follows_the_value_and_range():
-    from policies.transformer.policy_transformer import SLIDER_HANDLE, slider_handle
+    from policies.scripted import SLIDER_HANDLE
+    from policies.transformer.policy_transformer import slider_handle
 
     s = Element((100, 50, 312, 66), "slider", state={"value": 25, "min": 0, "max": 100})
     span = 212 - SLIDER_HANDLE
