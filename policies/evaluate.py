@@ -29,6 +29,14 @@ def heldout_kind(meta: dict[str, Any]) -> str:
     return "heldout_template" if meta.get("template") in HELDOUT_TEMPLATES else "heldout_instruction"
 
 
+def family_group(name: str) -> str:
+    """The family's target group: "single", "multi" or "memory" ("custom" for an unknown family)."""
+    from agent.envs.sandbox.families import FAMILIES
+
+    fam = FAMILIES.get(name)
+    return fam.group if fam is not None else "custom"
+
+
 def _rate(records: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(records)
     wins = sum(r["success"] for r in records)
@@ -36,18 +44,22 @@ def _rate(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """The report: ``episodes`` (count), ``success_rate``, ``by_family``, ``by_heldout_kind``, steps vs
+    """The report: ``episodes`` (count), ``success_rate``, ``by_family``, ``by_heldout_kind``, ``by_group``
+    (single-step, multi-step and memory families, as the targets are stated), steps vs
     expert, and ``records`` (one per episode: id, family, success, steps, unmet conditions, ...)."""
     by_family: dict[str, list] = {}
     by_kind: dict[str, list] = {}
+    by_group: dict[str, list] = {}
     for r in records:
         by_family.setdefault(r["family"], []).append(r)
         by_kind.setdefault(r["heldout_kind"], []).append(r)
+        by_group.setdefault(r.get("group") or family_group(r["family"]), []).append(r)
     both = [r for r in records if r["success"] and r.get("expert_success")]
     out: dict[str, Any] = {
         **_rate(records),
         "by_family": {f: _rate(rs) for f, rs in sorted(by_family.items())},
         "by_heldout_kind": {k: _rate(rs) for k, rs in sorted(by_kind.items())},
+        "by_group": {g: _rate(rs) for g, rs in sorted(by_group.items())},
         "mean_steps": round(sum(r["steps"] for r in both) / len(both), 3) if both else None,
         "expert_mean_steps": round(sum(r["expert_steps"] for r in both) / len(both), 3) if both else None,
         "expert_success_rate": round(sum(bool(r.get("expert_success")) for r in records) / len(records), 4)
@@ -59,8 +71,8 @@ def summarize(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     return out
 
 
-def make_perception(detector_weights: str | Path | None) -> Callable:
-    """The detector + OCR perception (for ``elements="detected"``)."""
+def make_perception(detector_weights: str | Path | None, threads: int = 2) -> Callable:
+    """The detector + OCR perception (for ``elements="detected"``); ``threads`` for the OCR engine."""
     from vision.detector.modeling import Detector
     from vision.perception import Perception
 
@@ -73,7 +85,7 @@ def make_perception(detector_weights: str | Path | None) -> Callable:
     try:
         from vision.ocr import OCR
 
-        ocr = OCR()
+        ocr = OCR(threads=threads)
     except Exception as exc:
         raise DeskpilotError(f"OCR is unavailable for detected elements: {exc}") from None
     return Perception(detector, ocr)

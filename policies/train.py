@@ -76,6 +76,13 @@ class TrainConfig:
     dagger_steps: int = 1000
     dagger_split: str = "train"
     max_episode_steps: int = 30
+    # what the policy sees in DAgger rounds: "gt" (the sandbox's elements) or "detected" (the detector and
+    # OCR, `vision.perception`; the expert still reads the ground truth, and its target is matched to the
+    # detected element by overlap when the episode is encoded); detector weights default to weights/detector
+    dagger_elements: str = "gt"
+    detector: str = ""
+    # share of each batch drawn from the DAgger episodes (0: uniformly from all episodes)
+    dagger_share: float = 0.0
     # warm start: weights of another run (a folder with model.safetensors); new input columns start at zero
     init_from: str = ""
     step_emb_lr_mult: float = 20.0
@@ -457,7 +464,14 @@ class Trainer:
         pool = self.train_records + self.extra_records
         if not pool:
             raise DeskpilotError("no training episodes")
-        recs = [pool[self.rng.randrange(len(pool))] for _ in range(self.tc.batch_episodes)]
+        share = self.tc.dagger_share if self.extra_records and self.train_records else 0.0
+        recs = []
+        for _ in range(self.tc.batch_episodes):
+            if share > 0:
+                src = self.extra_records if self.rng.random() < share else self.train_records
+            else:
+                src = pool
+            recs.append(src[self.rng.randrange(len(src))])
         return collate([self._encoded(r) for r in recs], self.cfg)
 
     # -------------------------------------------------------------------------------- train / validate
@@ -579,11 +593,17 @@ def checkpoint_configs(path: str | Path) -> tuple[TransformerPolicyConfig, dict]
 # --------------------------------------------------------------------------------------------- DAgger
 def dagger_round(model: TransformerPolicyModel, tasks: list[Task], make_env: Callable[[], Any],
                  make_expert: Callable[[], Any], *, max_steps: int = 30,
-                 progress: Callable[[int], None] | None = None) -> tuple[list[EpisodeRecord], dict]:  # fmt: skip
+                 progress: Callable[[int], None] | None = None,
+                 perceive: Callable[[Any], list[Element]] | None = None) -> tuple[list[EpisodeRecord], dict]:  # fmt: skip
     """Run the policy on ``tasks``; label every visited state with the expert.
 
     Returns the labelled episodes (the policy's actions as ``done``, the expert's as ``label``) and the
     round's success rate. The expert must be able to answer from any state (`policies.scripted`).
+
+    With ``perceive`` (an observation -> elements callable, e.g. `vision.perception.Perception`) the policy
+    acts on, and the episode records, what perception found; the expert still decides from the sandbox's
+    ground truth, and its target element is matched to a perceived one when the episode is encoded
+    (`match_element`: by overlap, else the element under the action's point).
     """
     from agent.types import CallUser, Finished
     from policies.transformer.policy_transformer import TransformerPolicy
@@ -596,12 +616,15 @@ def dagger_round(model: TransformerPolicyModel, tasks: list[Task], make_env: Cal
             obs = env.reset(task)
             policy.reset(task)
             expert.reset(task)
+            if perceive is not None and hasattr(perceive, "reset"):
+                perceive.reset()
             steps = []
             for _ in range(max_steps):
-                elements = list(obs.elements or [])
-                want = expert.act(obs, elements)
-                got = policy.act(obs, elements)
-                steps.append(StepRecord(elements, want.action, want.target, got.action, got.target))
+                truth = list(obs.elements or [])
+                seen = perceive(obs) if perceive is not None else truth
+                want = expert.act(obs, truth)
+                got = policy.act(obs, seen)
+                steps.append(StepRecord(seen, want.action, want.target, got.action, got.target))
                 if isinstance(got.action, Finished | CallUser):
                     break
                 env.act(got.action)
@@ -672,7 +695,15 @@ def gather_dagger(trainer: Trainer, round_index: int) -> tuple[list[EpisodeRecor
     tasks = [
         t.to_task() for t in generate_split(tc.dagger_split, tc.dagger_episodes, seed=1000 + round_index)
     ]
+    perceive = None
+    if tc.dagger_elements == "detected":
+        from policies.evaluate import make_perception
+
+        perceive = make_perception(tc.detector or None, threads=tc.threads)
+    elif tc.dagger_elements != "gt":
+        raise DeskpilotError(f"dagger_elements must be gt or detected, got {tc.dagger_elements!r}")
     trainer.model.eval()
-    recs, stats = dagger_round(trainer.model, tasks, SandboxEnv, ExpertPolicy, max_steps=tc.max_episode_steps)
+    recs, stats = dagger_round(trainer.model, tasks, SandboxEnv, ExpertPolicy, max_steps=tc.max_episode_steps,
+                               perceive=perceive)  # fmt: skip
     trainer.model.train()
-    return recs, stats
+    return recs, {**stats, "elements": tc.dagger_elements}

@@ -27,6 +27,11 @@ TEXT_KINDS = frozenset({"button", "text_field", "checkbox", "radio", "combo", "s
 _INDICATOR_KINDS = frozenset({"checkbox", "radio"})
 #: kinds that show a text cursor when focused
 _EDITABLE_KINDS = frozenset({"text_field", "text_area", "spin", "combo"})
+#: kinds with arrow buttons at the right end (spin's up/down, combo's drop-down); the detector confuses
+#: the two, so both lose the same square at the right
+_ARROW_KINDS = frozenset({"spin", "combo"})
+#: kinds that hold one line of text: a taller box (a loose detection over a list) keeps its middle line
+_ONE_LINE_KINDS = TEXT_KINDS - {"label", "text_area"}
 
 
 @dataclass
@@ -135,8 +140,8 @@ class OCR:
         crop = image[y1:y2, x1:x2]
         if kind in _INDICATOR_KINDS:
             crop = crop[:, _indicator_end(crop) :]
-        if kind == "spin" and crop.shape[1] > 3 * crop.shape[0]:
-            crop = crop[:, : crop.shape[1] - crop.shape[0]]  # the up/down buttons read as a digit
+        if kind in _ARROW_KINDS and crop.shape[1] > 3 * crop.shape[0]:
+            crop = crop[:, : crop.shape[1] - crop.shape[0]]  # the arrows read as a digit or a symbol
         if kind in _EDITABLE_KINDS:
             crop = _erase_cursor(crop, margin=self.pad + 3)
         return crop
@@ -148,7 +153,7 @@ class OCR:
         crop = self.element_crop(image, box, kind)
         if crop.size == 0:
             return [crop]
-        return split_lines(crop)
+        return split_lines(crop, middle=kind in _ONE_LINE_KINDS)
 
     def read_elements(
         self, image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0)
@@ -253,14 +258,9 @@ def _erase_cursor(crop: np.ndarray, margin: int) -> np.ndarray:
     return out
 
 
-def split_lines(crop: np.ndarray, min_gap: int = 1, min_height: int = 6) -> list[np.ndarray]:
-    """Split an h×w×3 crop at blank row runs (>= ``min_gap`` rows) into text lines.
-
-    Returns the crop itself when it holds one line (the common case for buttons and labels).
-    """
-    h = crop.shape[0]
-    if h < 2 * min_height + min_gap:
-        return [crop]
+def line_spans(crop: np.ndarray, min_gap: int = 1, min_height: int = 6) -> list[tuple[int, int]]:
+    """Row spans [a, b) of the text lines of an h×w×3 crop: inked rows between blank runs of at least
+    ``min_gap`` rows, at least ``min_height`` tall."""
     rows = _ink(crop).any(axis=1)
     spans, start, blank = [], None, 0
     for y, inked in enumerate(rows):
@@ -274,10 +274,27 @@ def split_lines(crop: np.ndarray, min_gap: int = 1, min_height: int = 6) -> list
                 spans.append((start, y - blank + 1))
                 start, blank = None, 0
     if start is not None:
-        spans.append((start, h))
-    spans = [(a, b) for a, b in spans if b - a >= min_height]
+        spans.append((start, crop.shape[0]))
+    return [(a, b) for a, b in spans if b - a >= min_height]
+
+
+def split_lines(
+    crop: np.ndarray, min_gap: int = 1, min_height: int = 6, middle: bool = False
+) -> list[np.ndarray]:
+    """Split an h×w×3 crop at blank row runs (>= ``min_gap`` rows) into text lines.
+
+    Returns the crop itself when it holds one line (the common case for buttons and labels). With
+    ``middle``, only the line nearest the crop's vertical middle is kept: a one-line element whose box
+    also takes in part of a neighbour's line (a loose box in a list) keeps its own line.
+    """
+    if crop.shape[0] < 2 * min_height + min_gap:
+        return [crop]
+    spans = line_spans(crop, min_gap, min_height)
     if len(spans) <= 1:
         return [crop]
+    if middle:
+        mid = crop.shape[0] / 2
+        spans = [min(spans, key=lambda sp: abs((sp[0] + sp[1]) / 2 - mid))]
     # Lines sit one blank row apart, so pad each with background rows rather than its neighbours' pixels.
     bg = np.median(crop.reshape(-1, 3), axis=0).astype(np.uint8)
     pad = np.broadcast_to(bg, (2, crop.shape[1], 3))

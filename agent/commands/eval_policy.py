@@ -56,3 +56,5 @@ def policy(
         out_console.print(f"  {fam:18s} {s['successes']:4d}/{s['episodes']:<4d} {s['success_rate']:.1%}")
     for kind, s in report["by_heldout_kind"].items():
         out_console.print(f"  [{kind}] {s['successes']}/{s['episodes']} {s['success_rate']:.1%}")
+    for group, s in report["by_group"].items():
+        out_console.print(f"  [{group} families] {s['successes']}/{s['episodes']} {s['success_rate']:.1%}")

@@ -41,6 +41,18 @@ def policy(
     dagger_rounds: int = typer.Option(0, "--dagger-rounds", help="DAgger rounds after behaviour cloning."),
     dagger_episodes: int = typer.Option(200, "--dagger-episodes", help="Sandbox episodes per DAgger round."),
     dagger_steps: int = typer.Option(1000, "--dagger-steps", help="Optimiser steps after each DAgger round."),
+    dagger_elements: str = typer.Option(
+        "gt",
+        "--dagger-elements",
+        help="What the policy sees in DAgger rounds: gt (sandbox truth) or detected (detector + OCR).",
+    ),
+    detector: Path | None = typer.Option(
+        None, "--detector", help="Detector weights for --dagger-elements detected (default weights/detector)."
+    ),
+    dagger_share: float = typer.Option(
+        0.0, "--dagger-share", help="Share of each batch drawn from DAgger episodes (0: uniform over all)."
+    ),
+    max_episode_steps: int = typer.Option(30, "--max-episode-steps", help="Step limit of a DAgger episode."),
     threads: int = typer.Option(1, "--threads", help="torch threads per process."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
@@ -61,8 +73,11 @@ def policy(
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, rename=rename,
                      rename_unrelated=rename_unrelated, clutter=clutter, dagger_rounds=dagger_rounds,
-                     dagger_episodes=dagger_episodes, dagger_steps=dagger_steps,
+                     dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
+                     detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
+    if dagger_elements not in ("gt", "detected"):
+        raise typer.BadParameter(f"--dagger-elements must be gt or detected, got {dagger_elements!r}")
     if resume and not data:
         import torch
 

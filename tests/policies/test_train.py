@@ -133,6 +133,55 @@ def test_dagger_round_labels_policy_states_with_the_expert():
         assert ep["labels"]["act"][0] == 0 and ep["labels"]["tgt"][0] >= 0
 
 
+def test_dagger_round_on_detected_elements_matches_the_experts_target():
+    """The policy acts on the shipped detector's + OCR's elements; the expert's ground-truth target is
+    found among them when the episode is encoded."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from policies.evaluate import make_perception
+    from policies.scripted import ExpertPolicy
+    from policies.transformer.modeling_transformer import TransformerPolicyModel
+
+    torch.manual_seed(0)
+    cfg = TransformerPolicyConfig(**TINY)
+    perception = make_perception(None, threads=1)
+    calls: list[int] = []
+
+    def perceive(obs):
+        found = perception(obs)
+        calls.append(len(found))
+        return found
+
+    perceive.reset = perception.reset  # type: ignore[attr-defined]
+    tasks = [t.to_task() for t in generate_split("train", 1, families=["click_button"])]
+    recs, _ = dagger_round(TransformerPolicyModel(cfg), tasks, SandboxEnv, ExpertPolicy, max_steps=2,
+                           perceive=perceive)  # fmt: skip
+    first = recs[0].steps[0]
+    assert len(calls) == len(recs[0].steps) and calls[0] == len(first.elements) > 0
+    assert all(e.id is None and not e.state for e in first.elements)  # perceived, not the sandbox's truth
+    assert first.label_target is not None and first.label_target.id is not None  # the expert read the truth
+    assert first.label_target not in first.elements
+    ep = encode_episode(recs[0], cfg)
+    tgt = int(ep["labels"]["tgt"][0])
+    assert tgt >= 0  # matched by overlap
+    kept = [first.elements[i] for i in ep["kept"][0]]
+    assert kept[tgt].text.casefold() == first.label_target.text.casefold()
+
+
+def test_dagger_share_sets_the_batch_mix(demos: Path, tmp_path: Path):
+    tc = TrainConfig(
+        data=[str(demos)], out=str(tmp_path / "r"), steps=1, batch_episodes=400, dagger_share=0.75
+    )
+    records = load_records([demos])
+    t = Trainer(TransformerPolicyConfig(**TINY), tc, records[:1], [])
+    t.extra_records = records[1:2]
+    drawn: list = []
+    t._encoded = lambda rec: drawn.append(rec) or encode_episode(rec, t.cfg)  # type: ignore[method-assign]
+    t.batch()
+    share = sum(r is records[1] for r in drawn) / len(drawn)
+    assert 0.65 < share < 0.85  # 400 draws: 0.75 ± 4 standard deviations is 0.66..0.84
+
+
 def test_trainer_rejects_resuming_another_model(demos: Path, tmp_path: Path):
     from agent.errors import DeskpilotError
 

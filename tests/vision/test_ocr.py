@@ -175,3 +175,44 @@ def test_ocr_metrics_score_clipped_text_apart(qt_screen, tmp_path):
     assert out["elements"] == len(TEXTS) and out["exact_match"] == 1.0 and out["cer"] == 0.0
     assert out["clipped"] == {"elements": 1, "exact_match": 0.0}
     assert out["exact_match_all"] == round(len(TEXTS) / (len(TEXTS) + 1), 4)
+
+
+def _list_rows(rows: list[str], top: int, height: int, row_h: int = 22) -> np.ndarray:
+    """A list drawn like Qt's (one name per row), cut to ``height`` rows of pixels from ``top``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 13)
+    img = Image.new("RGB", (220, row_h * len(rows)), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    for i, text in enumerate(rows):
+        draw.text((6, i * row_h + 4), text, font=font, fill=(20, 20, 20))
+    return np.asarray(img)[top : top + height]
+
+
+def test_a_loose_list_item_box_reads_its_own_line_and_a_label_reads_all():
+    # a detected box 1.6 rows tall, centred on "Chen, Zoe" but taking in most of the next row
+    image = _list_rows(["Chen, Zoe", "Dubois, Chloe"], top=0, height=36)
+    ocr = OCR(threads=1)
+    item, label = ocr.read_boxes(
+        image, [(0.0, 0.0, 220.0, 36.0), (0.0, 0.0, 220.0, 36.0)], ["list_item", "label"]
+    )
+    assert item == "Chen, Zoe"
+    # labels and text areas may wrap: every line is read (the cut second line reads roughly)
+    assert label.startswith("Chen, Zoe ") and "Chloe" in label
+
+
+def test_combo_and_spin_arrows_are_not_read_as_text():
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 13)
+    img = Image.new("RGB", (150, 26), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, 149, 25), outline=(120, 120, 120))
+    draw.text((6, 5), "74 min", font=font, fill=(20, 20, 20))
+    draw.line((128, 1, 128, 24), fill=(160, 160, 160))  # the arrow buttons' edge
+    draw.polygon([(133, 10), (143, 10), (138, 5)], fill=(40, 40, 40))  # up
+    draw.polygon([(133, 15), (143, 15), (138, 20)], fill=(40, 40, 40))  # down
+    image = np.asarray(img)
+    ocr = OCR(threads=1)
+    box = (0.0, 0.0, 150.0, 26.0)
+    assert ocr.read_boxes(image, [box, box], ["combo", "spin"]) == ["74 min", "74 min"]

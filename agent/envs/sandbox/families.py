@@ -29,6 +29,9 @@ class Family:
     instructions: tuple[str, ...]
     make: Callable[[random.Random, dict[str, Any]], Made | None]
     max_steps: int = 40
+    # what the targets are stated for: "single" (one control), "multi" (several controls or pages in
+    # order) or "memory" (needs what an earlier screen showed or what was done before)
+    group: str = "single"
 
     @property
     def n_heldout_instructions(self) -> int:
@@ -353,9 +356,14 @@ def _scroll_find(rng: random.Random, spec: dict) -> Made | None:
 
 # ------------------------------------------------------------------------------------------ the families
 def _f(
-    name: str, templates: tuple[str, ...], instructions: tuple[str, ...], make, max_steps: int = 40
+    name: str,
+    templates: tuple[str, ...],
+    instructions: tuple[str, ...],
+    make,
+    max_steps: int = 40,
+    group: str = "single",
 ) -> None:
-    register_family(Family(name, templates, instructions, make, max_steps))
+    register_family(Family(name, templates, instructions, make, max_steps, group))
 
 
 _f("click_button", ("login", "settings", "search", "checkout", "files", "counter", "message", "contacts", "mail", "clicker"), (
@@ -407,13 +415,13 @@ _f("tab_then_act", ("prefs_tabs",), (
     "Find '{option}' on the {tab} tab and {verb_l} it.", "{tab} tab: {option} should be {state}.",
     "Visit {tab} and {enable} {option}.", "Click the {tab} tab, then {verb_l} '{option}'.",
     "Inside {tab}, leave {option} {state}.", "Over in {tab}, toggle {option} so it is {state}.",
-), _tab_act)  # fmt: skip
+), _tab_act, group="multi")  # fmt: skip
 _f("menu_command", ("editor", "mail"), (
     "Use the menu to run {path}.", "Choose {path} from the menu bar.", "Open the {menu} menu and click {item}.",
     "Run the {item} command from {menu}.", "Click {menu}, then {item}.", "Select {path}.",
     "From the {menu} menu, choose “{item}”.", "Go to {path}.", "Trigger {item} in the {menu} menu.",
     "Invoke {path} via the menus.", "Menu: {path}.", "Find {item} under {menu} and run it.",
-), _menu)  # fmt: skip
+), _menu, group="multi")  # fmt: skip
 _f("fill_form", ("login", "signup", "checkout", "mail"), (
     "Fill in the form ({fields}) and click {submit}.", "Enter {fields}, then press {submit}.",
     "Complete the form with {fields}; submit with '{submit}'.", "Use these details — {fields} — and hit {submit}.",
@@ -421,7 +429,7 @@ _f("fill_form", ("login", "signup", "checkout", "mail"), (
     "Set {fields}, then {submit}.", "Please enter {fields} and finish with {submit}.",
     "Form: {fields}. Submit: {submit}.", "Provide {fields} and then click the {submit} button.",
     "Put in {fields} before pressing {submit}.", "Register these values: {fields}; then {submit}.",
-), _fill_form, max_steps=50)  # fmt: skip
+), _fill_form, max_steps=50, group="multi")  # fmt: skip
 _f("wizard", ("wizard", "wizard_side"), (
     "Go through the setup: choose '{install}' install, name the device {device}, and finish.",
     "Complete the wizard with a {install} installation and the device name '{device}'.",
@@ -434,7 +442,7 @@ _f("wizard", ("wizard", "wizard_side"), (
     "Take the {install} path in the wizard and name this device {device}.",
     "Configure: install type {install}; device name {device}; finish the wizard.",
     "Please finish the assistant choosing {install} and naming the machine {device}.",
-), _wizard)  # fmt: skip
+), _wizard, group="multi")  # fmt: skip
 _f("code_transfer", ("wizard", "wizard_side"), (
     "Note the code on the first page and enter it on the last page, then finish.",
     "Remember the code shown at the start; type it into the code field at the end and finish.",
@@ -448,7 +456,7 @@ _f("code_transfer", ("wizard", "wizard_side"), (
     "Transfer the code you see first into the field on the final step and finish up.",
     "Look at the code, advance two pages, and enter that same code before finishing.",
     "Finish the wizard, entering the code it showed you at the start.",
-), _code)  # fmt: skip
+), _code, group="memory")  # fmt: skip
 _f("click_n", ("counter", "clicker"), (
     "Click '{button}' exactly {n} times, then press Done.", "Press {button} {n_words}, and then Done.",
     "Hit {button} {n} times (no more, no less), then click Done.", "Click {button} {n_words} and finish with Done.",
@@ -456,7 +464,7 @@ _f("click_n", ("counter", "clicker"), (
     "Tap {button} {n_words}; afterwards click Done.", "Do {n} clicks on {button}, then click Done.",
     "{button} × {n}, then Done.", "Click the {button} button precisely {n} times before pressing Done.",
     "Use {button} exactly {n_words}, then confirm with Done.", "Count out {n} presses of {button}, then hit Done.",
-), _click_n, max_steps=20)  # fmt: skip
+), _click_n, max_steps=20, group="memory")  # fmt: skip
 _f("undo_two_back", ("settings", "survey"), (
     "First {first}, then {second}, then undo the change you made two steps ago.",
     "{first}; next, {second}; finally revert your first change.",
@@ -470,7 +478,7 @@ _f("undo_two_back", ("settings", "survey"), (
     "Go ahead and {first}, then {second}; then change back what you did first.",
     "{first} and then {second} — after that, undo the change before the last one.",
     "Apply '{first}', then '{second}', then roll back the one you applied two steps ago.",
-), _undo)  # fmt: skip
+), _undo, group="memory")  # fmt: skip
 _f("scroll_find", ("files", "contacts"), (
     "Scroll the list to find '{item}' and select it.", "Find {item} in the list and click it.",
     "Select “{item}” — you may need to scroll.", "Locate {item} in the list and select it.",
@@ -478,7 +486,7 @@ _f("scroll_find", ("files", "contacts"), (
     "Scroll until you see {item}, then select it.", "Highlight the entry '{item}'.",
     "Choose the {item} entry in the list.", "Search the list by scrolling for {item} and select it.",
     "Bring {item} into view and click it.", "The list contains '{item}'; select that entry.",
-), _scroll_find)  # fmt: skip
+), _scroll_find, group="multi")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ generation
