@@ -68,6 +68,8 @@ class TrainConfig:
     # unseen words: per episode probability of renaming buttons (`rename_buttons`)
     rename: float = 0.0
     rename_unrelated: float = 0.25  # of those renames, the share of navigation buttons given unrelated words
+    # unseen phrasing: per episode probability of rewording the instruction (`reword`)
+    reword: float = 0.0
     # unseen layouts: per episode probability of extra widgets no step acts on (`add_clutter`)
     clutter: float = 0.0
     # DAgger: rounds after BC, episodes per round, steps trained after each round
@@ -258,6 +260,62 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
     steps = [StepRecord([ren(e) for e in st.elements], st.label, ren(st.label_target), st.done, ren(st.done_target))
              for st in rec.steps]  # fmt: skip
     return EpisodeRecord(instruction, rec.screen, steps, rec.meta)
+
+
+#: Interchangeable instruction words (lower case): `reword` swaps a word for another of its group.
+INSTRUCTION_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("click", "press", "hit", "tap", "push"),
+    ("choose", "select", "pick"),
+    ("type", "enter", "write", "input"),
+    ("change", "set", "adjust", "update"),
+    ("then", "next", "afterwards"),
+    ("finish", "complete"),
+    ("field", "box"),
+)
+_SYNONYM_OF = {w: group for group in INSTRUCTION_SYNONYMS for w in group}
+#: Words an instruction reads the same without.
+INSTRUCTION_FILLERS = frozenset({"the", "please", "just", "now"})
+_PREFIXES = ("Please ", "Now ", "Next task: ", "Could you do this: ", "OK. ")
+_SUFFIXES = (" Thanks.", " Thank you!", " That's all.", " Quickly, please.")
+
+
+def reword(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
+    """Unseen phrasing, same task: swap instruction words for synonyms (`INSTRUCTION_SYNONYMS`), drop
+    filler words and add a polite opening or closing, so the policy cannot key on a template's exact
+    wording. Words that any element shows or any step types are never touched (they name targets and
+    carry copy labels), nor are digits and quoted text.
+    """
+    from agent.types import TypeText
+
+    protected = {
+        m.group(0).casefold() for st in rec.steps for e in st.elements for m in re.finditer(r"\w+", e.text)
+    }
+    protected |= {m.group(0).casefold() for st in rec.steps if isinstance(st.label, TypeText)
+                  for m in re.finditer(r"\w+", st.label.text)}  # fmt: skip
+    quoted = [(m.start(), m.end()) for m in re.finditer(r"'[^']*'|\"[^\"]*\"|“[^”]*”", rec.instruction)]
+
+    def swap(m: re.Match) -> str:
+        word = m.group(0)
+        low = word.casefold()
+        if low in protected or any(a <= m.start() < b for a, b in quoted):
+            return word
+        if low in INSTRUCTION_FILLERS and rng.random() < 0.3:
+            return ""
+        group = _SYNONYM_OF.get(low)
+        if group is None or rng.random() >= 0.5:
+            return word
+        new = rng.choice([w for w in group if w != low])
+        return new.capitalize() if word[0].isupper() else new
+
+    text = re.sub(r"[A-Za-z]+", swap, rec.instruction)
+    text = re.sub(r"  +", " ", text).strip()
+    if rng.random() < 0.2:
+        text = rng.choice(_PREFIXES) + text
+    if rng.random() < 0.2:
+        text = text + rng.choice(_SUFFIXES)
+    if text == rec.instruction:
+        return rec
+    return EpisodeRecord(text, rec.screen, rec.steps, rec.meta)
 
 
 def rename_list_items(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
@@ -451,6 +509,8 @@ class Trainer:
             changed = rename_list_items(changed, self.rng)
         if tc.clutter > 0 and self.rng.random() < tc.clutter:
             changed = add_clutter(changed, self.rng)
+        if tc.reword > 0 and self.rng.random() < tc.reword:
+            changed = reword(changed, self.rng)
         if changed is not rec:
             return encode_episode(augment(changed, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         if tc.drop_elements > 0 or tc.jitter > 0:

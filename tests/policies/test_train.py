@@ -15,7 +15,7 @@ from agent.types import ActionResult, Click, Element, Finished, Observation, Ste
 from policies.train import TrainConfig, Trainer, augment, dagger_round, fit, load_records, record_from_trace
 from policies.transformer.configuration_transformer import TransformerPolicyConfig
 from policies.transformer.policy_transformer import TransformerPolicy
-from policies.transformer.processor_transformer import encode_episode
+from policies.transformer.processor_transformer import EpisodeRecord, StepRecord, encode_episode
 
 TINY = {"d_model": 32, "n_heads": 2, "n_layers": 1, "text_dim": 16, "text_buckets": 512}
 
@@ -335,3 +335,26 @@ def test_rename_unrelated_sets_how_often_a_navigation_button_loses_its_role_word
              for u in (0.0, 1.0)}  # fmt: skip
     assert all(n in NAV_SYNONYMS["next"] for n in names[0.0])
     assert not any(n in NAV_SYNONYMS["next"] for n in names[1.0]) and "Next >" not in names[1.0]
+
+
+def test_reword_changes_the_phrasing_but_never_a_target_or_a_typed_text():
+    from policies.train import reword
+
+    button = Element(box=(10, 10, 80, 30), kind="button", text="Next", id=1)
+    field = Element(box=(10, 40, 200, 60), kind="text_field", text="", id=2)
+    steps = [
+        StepRecord([button, field], Click(20, 20), button),
+        StepRecord([button, field], TypeText("press then type"), field),
+    ]
+    instruction = "Click the Next button, then type 'press then type' in the field and press Enter."
+    rec = EpisodeRecord(instruction, (1280, 800), steps)
+    seen = set()
+    for seed in range(40):
+        out = reword(rec, random.Random(seed))
+        assert out.steps is rec.steps  # the screens and labels stay as they were
+        seen.add(out.instruction)
+        assert "Next" in out.instruction  # shown on screen: the target's name stays
+        assert "'press then type'" in out.instruction  # typed text (and any quoted text) stays verbatim
+    assert len(seen) > 10  # the phrasing does vary
+    assert any(" Tap " in s or " Hit " in s or s.startswith(("Tap", "Hit", "Push")) for s in seen)
+    assert all(len(s.split()) >= len(instruction.split()) - 3 for s in seen)  # only fillers are dropped
