@@ -68,6 +68,18 @@ _DIGITS = re.compile(r"^\d+$")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
+_CONFUSABLE = str.maketrans({"0": "o", "1": "l", "|": "l"})
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def fold(text: str) -> str:
+    """Casefold, and read the digits OCR puts for look-alike letters as those letters ('0K' -> 'ok',
+    'Fi1e' -> 'file') in every token that has a letter, so a misread name still matches the instruction.
+    Tokens without letters ('10', '+33') keep their digits."""
+    return re.sub(r"\S+", lambda m: m.group(0).translate(_CONFUSABLE) if _LETTER.search(m.group(0)) else m.group(0),
+                  text.casefold())  # fmt: skip
+
+
 def parse_number(word: str) -> int | None:
     """The integer a word names ("42", "Twice", "three"), else None."""
     w = word.casefold()
@@ -84,7 +96,7 @@ def element_words(e: Element, caption: Element | None) -> set[str]:
         texts.append(e.text)
     out = set()
     for t in texts:
-        out.update(m.group(0) for m in _TOKEN.finditer(t.casefold()) if m.group(0).isalnum())
+        out.update(m.group(0) for m in _TOKEN.finditer(fold(t)) if m.group(0).isalnum())
     return {w for w in out if w not in STOPWORDS and parse_number(w) is None}
 
 
@@ -94,7 +106,7 @@ class InstructionCues:
 
     def __init__(self, instruction: str, limit: int):
         self.tokens = [m.group(0) for m in _TOKEN.finditer(instruction)][:limit]
-        self.folded = [t.casefold() for t in self.tokens]
+        self.folded = [fold(t) for t in self.tokens]
         alnum = [i for i, t in enumerate(self.folded) if t.isalnum()]
         prev = {i: self.folded[alnum[r - 1]] if r else "" for r, i in enumerate(alnum)}
         after = {i: self.folded[alnum[r + 1]] if r + 1 < len(alnum) else "" for r, i in enumerate(alnum)}

@@ -119,12 +119,12 @@ class InstructionMatch:
     """
 
     def __init__(self, instruction: str):
-        self.text = instruction.casefold()
+        self.text = C.fold(instruction)
         self.words = {m.group(0) for m in WORD_RE.finditer(self.text) if m.group(0).isalnum()}
         self.grams = _trigrams(self.text)
 
     def __call__(self, text: str) -> tuple[float, float, float]:
-        t = text.casefold().strip()
+        t = C.fold(text).strip()
         if not t:
             return 0.0, 0.0, 0.0
         words = [m.group(0) for m in WORD_RE.finditer(t) if m.group(0).isalnum()]

@@ -347,3 +347,14 @@ def test_a_copied_span_grows_to_whole_chunks_but_not_over_punctuation_or_quotes(
     assert copied(at("Oslo"), at("Oslo")) == "Oslo"  # not the brackets
     assert copied(at("Phone"), at("Phone")) == "Phone"  # not the colon after it
     assert whole_chunks(text, 48, 3, 99) == (3, 99)  # not a span of the instruction: unchanged
+
+
+def test_a_name_ocr_misread_with_digits_still_matches_the_instruction():
+    from policies.transformer.cues import fold
+    from policies.transformer.processor_transformer import InstructionMatch
+
+    match = InstructionMatch("Please press 'OK', then set Volume to 10.")
+    assert match("0K") == match("OK") == (1.0, 0.0, 1.0)  # OCR's zero for the letter O
+    assert match("Cancel") == (0.0, 0.0, 0.0)
+    assert fold("Fi1e |tem") == "file ltem"
+    assert fold("10 px +33 1 0") == "10 px +33 1 0"  # numbers keep their digits
