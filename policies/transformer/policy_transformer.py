@@ -174,6 +174,7 @@ class TransformerPolicy(Policy):
             if self.cfg.cues and end < batch["instr"].shape[1]:
                 start, end = whole_chunks(self.instruction, self.cfg.max_words, start, end)
                 start, end = quote_bounded(self.instruction, self.cfg.max_words, start, end)
+                start, end = labelled_value(self.instruction, self.cfg.max_words, start, end)
             text = candidate_text(
                 self.instruction,
                 ep["elem_text"][0],
@@ -238,6 +239,39 @@ def quote_bounded(instruction: str, limit: int, start: int, end: int) -> tuple[i
     while last + 1 < n and quoted[last + 1]:
         last += 1
     return first, last
+
+
+def labelled_value(instruction: str, limit: int, start: int, end: int) -> tuple[int, int]:
+    """A value given as "Label: value" in a list ("Username: Dev Weber, Phone: +33 234 5731, ...") is
+    copied whole, without its label: a span that starts with the label skips it, and a span right after
+    the colon runs to the end of its item when a comma, semicolon, bracket or quote closes it. The last
+    item's end is not written ("Postcode: 27256 before pressing Save"), so there only the label goes.
+    Spans elsewhere are unchanged. Word indices (as `word_spans` cuts them), inclusive."""
+    spans = word_spans(instruction, limit)
+    n = len(spans)
+    if not 0 <= start <= end < n:
+        return start, end
+
+    def text(i: int) -> str:
+        return instruction[spans[i][0] : spans[i][1]]
+
+    colon = next((k for k in range(start, end) if text(k) == ":"), None)
+    if colon is not None and all(text(k).isalnum() for k in range(start, colon)):
+        start = colon + 1  # "Phone: +33 ..." -> "+33 ..."
+    if start == 0 or text(start - 1) != ":" or start > end:
+        return start, end
+    last = start
+    while last + 1 < n:
+        nxt = text(last + 1)
+        ends_sentence = nxt in ".!?" and (last + 2 >= n or spans[last + 1][1] < spans[last + 2][0])
+        if nxt in ",;:)]}" or nxt in cues.QUOTES or ends_sentence:
+            break
+        last += 1
+    if last + 1 >= n or (text(last + 1) not in ",;)]}" and text(last + 1) not in cues.QUOTES):
+        # the list's last item ("Postcode: 27256 before pressing Save.") or one that runs into the next
+        # label: where the value ends is not written, so the model's end stays
+        return start, min(end, last)
+    return start, last
 
 
 def slider_handle(e: Element, value: float | None = None) -> tuple[float, float] | None:

@@ -358,3 +358,28 @@ def test_a_name_ocr_misread_with_digits_still_matches_the_instruction():
     assert match("Cancel") == (0.0, 0.0, 0.0)
     assert fold("Fi1e |tem") == "file ltem"
     assert fold("10 px +33 1 0") == "10 px +33 1 0"  # numbers keep their digits
+
+
+def test_a_labelled_value_in_a_list_is_copied_whole_without_its_label():
+    from policies.transformer.policy_transformer import labelled_value
+
+    text = "Fill in the form (Username: Dev Weber, Phone: +33 234 5731, Email: ada.li@zurich.com) and click Save."
+    toks = C.InstructionCues(text, 48).tokens
+
+    def at(word: str, nth: int = 0) -> int:
+        return [i for i, t in enumerate(toks) if t == word][nth]
+
+    dev, weber, phone = at("Dev"), at("Weber"), at("Phone")
+    assert labelled_value(text, 48, dev, dev) == (dev, weber)  # "Dev" -> "Dev Weber"
+    assert labelled_value(text, 48, at("+"), at("+") + 1) == (at("+"), at("5731"))  # "+33" -> "+33 234 5731"
+    assert labelled_value(text, 48, phone, at("5731")) == (at("+"), at("5731"))  # without "Phone:"
+    assert labelled_value(text, 48, at("ada"), at("ada")) == (at("ada"), at("com"))  # "." inside an address
+    assert labelled_value(text, 48, dev, at("5731")) == (dev, weber)  # not past the item's comma
+    assert labelled_value(text, 48, at("Save"), at("Save")) == (at("Save"), at("Save"))  # no label: unchanged
+    run_on = "Set Username: Dev Weber Phone: 12"
+    assert labelled_value(run_on, 48, 3, 3) == (3, 3)  # runs into the next label: the model's span stays
+    last = "Put in Name: Rosa Weber, Postcode: 27256 before pressing Place order."
+    toks = C.InstructionCues(last, 48).tokens
+    code = toks.index("27256")
+    assert labelled_value(last, 48, code, code) == (code, code)  # the last item: its end is not written
+    assert labelled_value(last, 48, code - 2, code) == (code, code)  # but its label still goes
