@@ -1,4 +1,4 @@
-"""`deskpilot train detector|policy`: each command lives in its own module, mounted when present."""
+"""`deskpilot train detector|policy|refiner`: each command lives in its own module, mounted when present."""
 
 from __future__ import annotations
 
@@ -7,3 +7,4 @@ from agent.commands.common import mount_optional, typer
 app = typer.Typer(help="Train the models on sandbox data and demonstrations.", no_args_is_help=True)
 mount_optional(app, "detector", "agent.commands.train_detector", "detector")
 mount_optional(app, "policy", "agent.commands.train_policy", "policy")
+mount_optional(app, "refiner", "agent.commands.train_refiner", "refiner")

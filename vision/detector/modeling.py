@@ -97,6 +97,12 @@ class Detector(nn.Module):
         # transformers logs a line per unused/new weight on some versions; nothing here is pretrained.
         logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
         self.model = RTDetrForObjectDetection(hf_config(config))
+        self.set_refiner(None)
+
+    def set_refiner(self, refiner) -> None:
+        """A `vision.detector.refine.KindRefiner` that re-decides look-alike kinds after detection (None:
+        none). It has its own file and is kept out of this module's state dict."""
+        object.__setattr__(self, "refiner", refiner)
 
     def forward(self, pixel_values: torch.Tensor, labels: list[dict] | None = None):
         """pixel_values [B, 3, H, W] normalised; labels: per image {"class_labels": [n] int64,
@@ -165,17 +171,16 @@ class Detector(nn.Module):
         from vision.detector.postprocess import postprocess
 
         if self.config.tile_size is not None:
-            return self._detect_tiled(images, score_threshold, nms_iou, scale, bf16, origin, batch_size)
-        pixel_values, letterboxes = self.prepare(images, scale=scale)
-        raw = self.raw(pixel_values, bf16=bf16)
-        return postprocess(
-            raw,
-            letterboxes,
-            self.config.classes,
-            score_threshold=score_threshold,
-            nms_iou=nms_iou,
-            origin=origin,
-        )
+            found = self._detect_tiled(images, score_threshold, nms_iou, scale, bf16, origin, batch_size)
+        else:
+            pixel_values, letterboxes = self.prepare(images, scale=scale)
+            raw = self.raw(pixel_values, bf16=bf16)
+            found = postprocess(raw, letterboxes, self.config.classes, score_threshold=score_threshold,
+                                nms_iou=nms_iou, origin=origin)  # fmt: skip
+        if self.refiner is not None:
+            for image, elements in zip(images, found, strict=True):
+                self.refiner.refine(image, elements, origin)
+        return found
 
     def _detect_tiled(
         self,
@@ -259,6 +264,9 @@ class Detector(nn.Module):
         config = DetectorConfig.load(directory / CONFIG_NAME)
         model = cls(config)
         model.load_state(_read_safetensors(weights), source=str(weights))
+        from vision.detector.refine import KindRefiner
+
+        model.set_refiner(KindRefiner.load(directory))  # None when the folder has no refiner
         return model.to(device).eval()
 
     def load_state(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:

@@ -1,0 +1,136 @@
+"""The spin/combo kind refiner on real Qt widgets: features, training, save/load, and use after detection."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agent.errors import WeightsError
+from agent.types import ELEMENT_KINDS, Element
+from vision.detector.refine import KindRefiner, features, train_refiner
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _grab(widget) -> np.ndarray:
+    img = widget.grab().toImage()
+    img = img.convertToFormat(img.Format.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[
+        :, : img.width() * 3
+    ]
+    return arr.reshape(img.height(), img.width(), 3).copy()
+
+
+def qt_form(seed: int) -> tuple[np.ndarray, list[tuple[str, list[float]]]]:
+    """A real Qt form of spin boxes and combo boxes in a random sandbox theme: (image, [(kind, xywh)])."""
+    from PySide6.QtWidgets import QApplication, QComboBox, QGridLayout, QSpinBox, QWidget
+
+    from agent.envs.sandbox.theme import apply_theme, random_theme
+
+    app = QApplication.instance() or QApplication([])
+    rng = random.Random(seed)
+    root = QWidget()
+    grid = QGridLayout(root)
+    widgets = []
+    for i in range(6):
+        if rng.random() < 0.5:
+            w = QSpinBox()
+            w.setRange(0, 999)
+            w.setValue(rng.randrange(1000))
+            w.setSuffix(rng.choice(["", " px", " min"]))
+        else:
+            w = QComboBox()
+            w.addItems([rng.choice(["Small", "Large", "Weekly", "PDF", "Express"]) for _ in range(3)])
+        grid.addWidget(w, i // 2, i % 2)
+        widgets.append(w)
+    apply_theme(root, random_theme(rng, ["DejaVu Sans"]))
+    root.resize(420, 200)
+    root.show()
+    app.processEvents()
+    image = _grab(root)
+    dpr = root.devicePixelRatioF()
+    anns = []
+    for w in widgets:
+        g = w.geometry()
+        anns.append(("spin" if isinstance(w, QSpinBox) else "combo",
+                     [g.x() * dpr, g.y() * dpr, g.width() * dpr, g.height() * dpr]))  # fmt: skip
+    root.close()
+    return image, anns
+
+
+@pytest.fixture(scope="module")
+def qt_coco(tmp_path_factory) -> Path:
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("refine")
+    (root / "images").mkdir()
+    images, annotations = [], []
+    for i in range(16):
+        image, anns = qt_form(i)
+        Image.fromarray(image).save(root / "images" / f"{i:03d}.png")
+        images.append(
+            {"id": i + 1, "file_name": f"{i:03d}.png", "width": image.shape[1], "height": image.shape[0]}
+        )
+        for kind, box in anns:
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "bbox": box,
+                                "category_id": 1 + ELEMENT_KINDS.index(kind), "area": box[2] * box[3], "iscrowd": 0})  # fmt: skip
+    cats = [{"id": 1 + k, "name": name} for k, name in enumerate(ELEMENT_KINDS)]
+    (root / "annotations.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": cats})
+    )
+    return root
+
+
+def test_features_do_not_depend_on_the_themes_polarity():
+    image, anns = qt_form(3)
+    x, y, w, h = anns[0][1]
+    box = (x, y, x + w, y + h)
+    a, b = features(image, box), features(255 - image, box)
+    assert a is not None and b is not None and np.allclose(a, b, atol=1e-5)
+    assert features(image, (0, 0, 4, 3)) is None  # too small to read
+
+
+def test_refiner_learns_spin_vs_combo_and_fixes_a_detectors_kind(qt_coco: Path, tmp_path: Path):
+    torch.set_num_threads(1)
+    model, metrics = train_refiner(qt_coco, epochs=40, val_fraction=0.25)
+    assert metrics["val"] > 0 and metrics["val_accuracy_exact"] >= 0.9
+    assert set(metrics["per_kind"]) == {"combo", "spin"}
+    # a detection that got the kind wrong is corrected; other kinds are left alone
+    image, anns = qt_form(1000)  # a form no training image showed
+    elements = []
+    for kind, (x, y, w, h) in anns:
+        wrong = "combo" if kind == "spin" else "spin"
+        elements.append(Element((x + 5, y + 3, x + w + 5, y + h + 3), wrong))  # screen = image + (5, 3)
+    button = Element((0, 0, 40, 20), "button")
+    changed = model.refine(image, [*elements, button], origin=(5, 3))
+    fixed = sum(e.kind == kind for e, (kind, _) in zip(elements, anns, strict=True))
+    assert fixed >= 5 and changed == fixed and button.kind == "button"
+    # save / load round trip
+    model.save(tmp_path)
+    again = KindRefiner.load(tmp_path)
+    assert again is not None and again.kinds == model.kinds
+    rows = [features(image, (x, y, x + w, y + h)) for _, (x, y, w, h) in anns]
+    x = torch.from_numpy(np.stack(rows))
+    with torch.no_grad():
+        assert torch.equal(again(x).argmax(1), model(x).argmax(1))  # fp16 on disk: the same decisions
+
+
+def test_detector_load_picks_up_a_refiner_and_rejects_a_broken_one(tmp_path: Path, tiny):
+    from vision.detector.modeling import Detector
+
+    det = Detector(tiny)
+    det.save(tmp_path)
+    assert Detector.load(tmp_path).refiner is None
+    KindRefiner().save(tmp_path)
+    loaded = Detector.load(tmp_path)
+    assert isinstance(loaded.refiner, KindRefiner)
+    assert not any(k.startswith("refiner") for k in loaded.state_dict())  # its own file, not the detector's
+    (tmp_path / "refiner.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match="not a kind refiner"):
+        Detector.load(tmp_path)
