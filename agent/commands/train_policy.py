@@ -89,6 +89,15 @@ def policy(
         _, saved = checkpoint_configs(out / "last.pt")
         tc = TrainConfig(**{**saved, "steps": steps if steps != 4000 else saved["steps"]})
         tc.dagger_rounds = max(tc.dagger_rounds, dagger_rounds)
+        # augmentations given on the command line apply from here on
+        for name, value in (
+            ("reword", reword),
+            ("rename", rename),
+            ("clutter", clutter),
+            ("dagger_share", dagger_share),
+        ):
+            if value > 0:
+                setattr(tc, name, value)
         del torch
     overrides = {"memory": memory, "d_model": d_model, "n_layers": layers}
 
