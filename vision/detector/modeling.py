@@ -178,8 +178,10 @@ class Detector(nn.Module):
             found = postprocess(raw, letterboxes, self.config.classes, score_threshold=score_threshold,
                                 nms_iou=nms_iou, origin=origin)  # fmt: skip
         if self.refiner is not None:
-            for image, elements in zip(images, found, strict=True):
+            found = [
                 self.refiner.refine(image, elements, origin)
+                for image, elements in zip(images, found, strict=True)
+            ]
         return found
 
     def _detect_tiled(

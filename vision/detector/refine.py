@@ -68,11 +68,13 @@ class KindRefiner(nn.Module):
         return self.net(x)
 
     @torch.no_grad()
-    def refine(
-        self, image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0)
-    ) -> int:
-        """Re-decide the kind of every element of ``kinds`` (boxes are image pixels + ``origin``), in place;
-        returns how many changed."""
+    def refine(self, image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0),
+               duplicate_iou: float = 0.7) -> list[Element]:  # fmt: skip
+        """Re-decide the kind of every element of ``kinds`` (boxes are image pixels + ``origin``), in place.
+
+        The detector sometimes reports one widget twice, once as each kind; once both carry the same kind
+        the less sure one (IoU > ``duplicate_iou`` with it) is dropped. Returns the elements kept, in order.
+        """
         ox, oy = origin
         todo, rows = [], []
         for e in elements:
@@ -82,17 +84,26 @@ class KindRefiner(nn.Module):
                     todo.append(e)
                     rows.append(f)
         if not rows:
-            return 0
+            return elements
         was = self.training
         self.eval()
         picks = self(torch.from_numpy(np.stack(rows))).argmax(1).tolist()
         self.train(was)
-        changed = 0
         for e, k in zip(todo, picks, strict=True):
-            if e.kind != self.kinds[k]:
-                e.kind = self.kinds[k]
-                changed += 1
-        return changed
+            e.kind = self.kinds[k]
+        from vision.boxes import box_iou
+
+        ranked = sorted((e for e in elements if e.kind in self.kinds), key=lambda e: -e.score)
+        boxes = np.array([e.box for e in ranked], np.float32).reshape(-1, 4)
+        iou = box_iou(boxes, boxes)
+        dropped: set[int] = set()
+        for i in range(len(ranked)):
+            if id(ranked[i]) in dropped:
+                continue
+            for j in range(i + 1, len(ranked)):
+                if ranked[j].kind == ranked[i].kind and iou[i, j] > duplicate_iou:
+                    dropped.add(id(ranked[j]))
+        return [e for e in elements if id(e) not in dropped]
 
     def save(self, directory: str | Path) -> Path:
         from safetensors.torch import save_file
