@@ -74,6 +74,9 @@ class TrainConfig:
     # The detector's tile (w, h): training crops and inference windows (vision/detector/tiling.py).
     # None keeps the detector config's; (0, 0) turns tiles off (whole letterboxed screens).
     tile: tuple[int, int] | None = None
+    # A fresh run may start from shipped weights (a weights folder such as weights/detector): the model
+    # and its EMA take them, the optimiser and schedule start anew. Ignored when resuming a checkpoint.
+    init_from: str = ""
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -172,11 +175,16 @@ def train(
     ckpt_path = out / CHECKPOINT
 
     state = None
+    init = None
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         saved_train, saved_detector = _upgrade(state["train_config"], state["detector_config"])
         detector_config = DetectorConfig.from_dict(saved_detector)
         cfg = TrainConfig(**{**saved_train, **_overrides(cfg)})
+    elif cfg.init_from:
+        # Warm start: the weights folder's config is the architecture (a config given too is overruled).
+        init = Detector.load(cfg.init_from)
+        detector_config = init.config
     detector_config = detector_config or DetectorConfig()
     if cfg.tile is not None:
         detector_config = dataclasses.replace(
@@ -184,7 +192,11 @@ def train(
         )
     torch.manual_seed(cfg.seed + dist.rank)
 
-    model = Detector(detector_config).to(device)
+    model = Detector(detector_config)
+    if init is not None:
+        model.load_state(init.state_dict(), source=str(Path(cfg.init_from)))
+        del init
+    model = model.to(device)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
     step, best_map50, trained_s = 0, -1.0, 0.0

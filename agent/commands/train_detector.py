@@ -56,6 +56,11 @@ def detector(
     config: Path | None = typer.Option(
         None, help="Detector config JSON for a fresh run (default: built-in sizes)."
     ),
+    init_from: Path | None = typer.Option(
+        None, "--init-from",
+        help="Warm start a fresh run from a weights folder (e.g. weights/detector); fresh optimiser and "
+        "schedule. Ignored when --out holds a checkpoint.",
+    ),
     seed: int = typer.Option(0, help="Seed of sampling and augmentation."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on plain letterboxed screens."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -85,7 +90,7 @@ def detector(
         data=str(data), val=str(val) if val else None, out=str(out), steps=steps, warmup_steps=warmup_steps,
         bf16=bf16, device=device, threads=threads, workers=workers, checkpoint_minutes=checkpoint_minutes,
         eval_minutes=eval_minutes, eval_images=eval_images, max_minutes=max_minutes, seed=seed,
-        augment=not no_augment, **given,
+        augment=not no_augment, init_from=str(init_from or ""), **given,
     )  # fmt: skip
     cfg.given = frozenset(given)
     summary = train(cfg, DetectorConfig.load(config) if config else None, quiet=quiet)

@@ -37,6 +37,11 @@ def qt_screen() -> tuple[np.ndarray, list[Element]]:
     )
 
     app = QApplication.instance() or QApplication([])
+    # The sandbox sets the application's style and palette per screen; an earlier test's last theme must
+    # not decide how this form looks, so it is drawn in Fusion with Fusion's own palette.
+    style, palette = app.style().name(), app.palette()
+    app.setStyle("Fusion")
+    QApplication.setPalette(app.style().standardPalette())
     root = QWidget()
     root.resize(480, 300)
     layout = QVBoxLayout(root)
@@ -67,6 +72,8 @@ def qt_screen() -> tuple[np.ndarray, list[Element]]:
         elements.append(Element(box=(g.x() * dpr, g.y() * dpr, (g.x() + width) * dpr, (g.y() + g.height()) * dpr),
                                 kind=KINDS.get(name, name), id=len(elements)))  # fmt: skip
     root.close()
+    app.setStyle(style)
+    QApplication.setPalette(palette)
     return arr, elements
 
 

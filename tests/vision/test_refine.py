@@ -28,13 +28,17 @@ def _grab(widget) -> np.ndarray:
 
 
 def qt_form(seed: int) -> tuple[np.ndarray, list[tuple[str, list[float]]]]:
-    """A real Qt form of spin boxes and combo boxes in a random sandbox theme: (image, [(kind, xywh)])."""
+    """A real Qt form of spin boxes and combo boxes in a random sandbox style and theme:
+    (image, [(kind, xywh)]). The style is drawn from the seed, as the sandbox does, never inherited from
+    whatever an earlier test left set."""
     from PySide6.QtWidgets import QApplication, QComboBox, QGridLayout, QSpinBox, QWidget
 
-    from agent.envs.sandbox.theme import apply_theme, random_theme
+    from agent.envs.sandbox.scene import set_style
+    from agent.envs.sandbox.theme import apply_theme, available_styles, random_theme
 
     app = QApplication.instance() or QApplication([])
     rng = random.Random(seed)
+    set_style(rng.choice(available_styles()))
     root = QWidget()
     grid = QGridLayout(root)
     widgets = []
@@ -71,7 +75,7 @@ def qt_coco(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("refine")
     (root / "images").mkdir()
     images, annotations = [], []
-    for i in range(16):
+    for i in range(48):  # both styles, many themes
         image, anns = qt_form(i)
         Image.fromarray(image).save(root / "images" / f"{i:03d}.png")
         images.append(

@@ -140,6 +140,17 @@ def test_smoke_training_overfits_a_tiny_batch_and_resumes(tmp_path):
     assert after["optimizer"]["state"][0]["step"].item() == before["optimizer"]["state"][0]["step"].item() + 4
     assert after["ema_updates"] == 34
 
+    # Warm start: a fresh run from the trained weights folder starts at step 0 with a fresh optimiser,
+    # and its first loss is the trained model's, not a random one's.
+    cfg = TrainConfig(data=str(data), val=None, out=str(tmp_path / "warm"), steps=2, batch_size=2, lr=1e-6,
+                      warmup_steps=1, workers=0, log_every=1, eval_minutes=0, augment=False, threads=2,
+                      init_from=str(run / "last"))  # fmt: skip
+    summary = train(cfg, quiet=True)
+    warm = torch.load(tmp_path / "warm" / CHECKPOINT, weights_only=False)
+    assert summary["step"] == 2 and warm["optimizer"]["state"][0]["step"].item() == 2
+    assert warm["detector_config"]["tile_width"] == 0  # the weights' own config, not the default tiles
+    assert _losses(tmp_path / "warm")[0] < 0.8 * losses[0]
+
 
 def test_resume_keeps_the_recipe_options_left_out():
     """On resume, machine options always come from the command; recipe options only when typed
