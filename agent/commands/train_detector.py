@@ -57,7 +57,8 @@ def detector(
         None, help="Detector config JSON for a fresh run (default: built-in sizes)."
     ),
     init_from: Path | None = typer.Option(
-        None, "--init-from",
+        None,
+        "--init-from",
         help="Warm start a fresh run from a weights folder (e.g. weights/detector); fresh optimiser and "
         "schedule. Ignored when --out holds a checkpoint.",
     ),
