@@ -182,7 +182,11 @@ def train(
         detector_config = DetectorConfig.from_dict(saved_detector)
         cfg = TrainConfig(**{**saved_train, **_overrides(cfg)})
     elif cfg.init_from:
-        # Warm start: the weights folder's config is the architecture (a config given too is overruled).
+        # Warm start: the weights folder's config is the architecture.
+        if detector_config is not None:
+            raise DeskpilotError(
+                "give either a detector config or --init-from (whose config it uses), not both"
+            )
         init = Detector.load(cfg.init_from)
         detector_config = init.config
     detector_config = detector_config or DetectorConfig()

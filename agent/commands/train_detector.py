@@ -60,7 +60,7 @@ def detector(
         None,
         "--init-from",
         help="Warm start a fresh run from a weights folder (e.g. weights/detector); fresh optimiser and "
-        "schedule. Ignored when --out holds a checkpoint.",
+        "schedule; its config is the architecture (not with --config). Ignored when --out holds a checkpoint.",
     ),
     seed: int = typer.Option(0, help="Seed of sampling and augmentation."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on plain letterboxed screens."),

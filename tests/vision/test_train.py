@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from agent.errors import DeskpilotError
 from agent.types import ELEMENT_KINDS
 from tests.vision.conftest import tiny_config, write_coco
 from vision.boxes import cxcywh_to_xyxy, denormalize, xywh_to_xyxy
@@ -150,6 +151,9 @@ def test_smoke_training_overfits_a_tiny_batch_and_resumes(tmp_path):
     assert summary["step"] == 2 and warm["optimizer"]["state"][0]["step"].item() == 2
     assert warm["detector_config"]["tile_width"] == 0  # the weights' own config, not the default tiles
     assert _losses(tmp_path / "warm")[0] < 0.8 * losses[0]
+    cfg.out = str(tmp_path / "warm2")
+    with pytest.raises(DeskpilotError, match="not both"):
+        train(cfg, tiny_config(), quiet=True)  # a config beside --init-from is refused, not overruled
 
 
 def test_resume_keeps_the_recipe_options_left_out():
