@@ -202,6 +202,10 @@ NAV_SYNONYMS: dict[str, tuple[str, ...]] = {
 HELDOUT_NAV_WORDS = frozenset({"Previous", "Continue", "Done"})
 #: Kinds whose text a click task names ("Click Save", "Tick Dark mode").
 RENAMED_KINDS = frozenset({"button", "checkbox", "radio", "tab"})
+#: Short field captions, some of them stopwords ("At:", "By:"), for `rename_buttons` to give a field: a
+#: held-out form may call its fields "To" and "Cc". Those two are deliberately absent.
+SHORT_CAPTIONS = ("At", "By", "For", "On", "Re", "Via", "Ref", "Id", "Key", "Tag", "Bcc", "Attn")
+_CAPTION = re.compile(r"^(\w[\w ]*?)\s*:$")
 
 
 def _role(text: str) -> str | None:
@@ -218,6 +222,8 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
       ``unrelated``) an unrelated word, on screen only: the policy must find it by its place and role.
     - An element text the instruction names as a whole phrase ("click Export") gets an unrelated word in
       both places (instruction and screen), so the policy matches strings instead of recalling them.
+    - So does a field's caption ("Email:" beside its text field, "Email: ada@x.org" in the instruction),
+      sometimes with a short word ("Via:"), so forms are filled by matching names, not by known names.
 
     Texts that a step types are never renamed (their copy labels would break).
     """
@@ -245,17 +251,37 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
                 nav[text] = pool.pop(rng.randrange(len(pool)))
         elif pool and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", instruction, re.IGNORECASE):
             named[text] = pool.pop(rng.randrange(len(pool)))
-    mapping = {**nav, **named}
+    stems: dict[str, str] = {}  # caption label -> the name it gives its field
+    for text in sorted({e.text for st in rec.steps for e in st.elements if e.kind == "label"}):
+        m = _CAPTION.match(text)
+        if m is None or m.group(1).casefold() in typed.casefold() or text in typed:
+            continue
+        if re.search(rf"(?<!\w){re.escape(m.group(1))}(?!\w)", instruction, re.IGNORECASE):
+            stems[text] = m.group(1)
+    short = [w for w in SHORT_CAPTIONS if w not in on_screen]
+    captions: dict[str, str] = {}
+    for text, stem in stems.items():
+        if short and rng.random() < 0.3:
+            word = short.pop(rng.randrange(len(short)))
+        elif pool:
+            word = pool.pop(rng.randrange(len(pool)))
+        else:
+            continue
+        captions[text] = f"{word}:"
+        named[stem] = word
+    mapping = {**nav, **named, **captions}
     if not mapping:
         return rec
-    for old, new in named.items():
+    for old, new in sorted(named.items(), key=lambda kv: -len(kv[0])):  # "Last name" before "name"
         pattern = rf"(?<!\w){re.escape(old)}(?!\w)"
         instruction = re.sub(pattern, lambda _, new=new: new, instruction, flags=re.IGNORECASE)
 
     def ren(e: Element | None) -> Element | None:
-        if e is None or e.kind not in RENAMED_KINDS or e.text not in mapping:
+        if e is None or e.text not in mapping:
             return e
-        return dataclasses.replace(e, text=mapping[e.text])
+        if e.kind in RENAMED_KINDS or (e.kind == "label" and e.text in captions):
+            return dataclasses.replace(e, text=mapping[e.text])
+        return e
 
     steps = [StepRecord([ren(e) for e in st.elements], st.label, ren(st.label_target), st.done, ren(st.done_target))
              for st in rec.steps]  # fmt: skip

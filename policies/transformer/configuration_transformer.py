@@ -54,7 +54,8 @@ class TransformerPolicyConfig:
         kinds: element kinds with an embedding (anything else maps to "other").
         feature_version: 1, the original element features; 2 adds `policies.transformer.cues` (numbers
             parsed from the instruction, slider/spin values, click counts, per-word quote/number/field
-            cues). Configs saved without the key are version 1.
+            cues); 3 adds where the instruction mentions each element (`cues.InstructionCues.mention_order`).
+            Configs saved without the key are version 1.
         act_from_target: the action-type head also reads the element the pointer favours (its kind decides
             click vs drag: a slider is dragged, a button clicked). Off in configs saved without the key.
         key_from_target: the hotkey head reads it too (left or page-up depends on the slider's value), and
@@ -81,7 +82,7 @@ class TransformerPolicyConfig:
     step_positions: int = 64
     hotkeys: list[str] = field(default_factory=lambda: list(DEFAULT_HOTKEYS))
     kinds: list[str] = field(default_factory=lambda: [*ELEMENT_KINDS, "other"])
-    feature_version: int = 2
+    feature_version: int = 3
     act_from_target: bool = True
     key_from_target: bool = True
 
@@ -106,9 +107,9 @@ class TransformerPolicyConfig:
             )
         if not self.hotkeys or len(set(self.hotkeys)) != len(self.hotkeys):
             raise DeskpilotError("policy config: hotkeys must be a non-empty list without repeats")
-        if self.feature_version not in (1, 2):
+        if self.feature_version not in (1, 2, 3):
             raise DeskpilotError(
-                f"policy config: feature_version must be 1 or 2, got {self.feature_version!r}"
+                f"policy config: feature_version must be 1, 2 or 3, got {self.feature_version!r}"
             )
         if "other" not in self.kinds:
             self.kinds = [*self.kinds, "other"]

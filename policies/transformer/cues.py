@@ -64,6 +64,7 @@ WINDOW_AFTER, WINDOW_BEFORE = 4, 3  # words between a name and the number that b
 MAX_DIST = 6  # word distances to the focused field's name, one-hot 1..MAX_DIST on each side
 VALUE_DIM = 14  # see `value_features` (13) + "shows a remembered text" (set by the processor)
 WORD_DIM = 5 + 2 * MAX_DIST  # see `InstructionCues.word_features`
+ORDER_DIM = 3  # see `InstructionCues.mention_order` (feature_version 3)
 _DIGITS = re.compile(r"^\d+$")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -97,7 +98,9 @@ def element_words(e: Element, caption: Element | None) -> set[str]:
     out = set()
     for t in texts:
         out.update(m.group(0) for m in _TOKEN.finditer(fold(t)) if m.group(0).isalnum())
-    return {w for w in out if w not in STOPWORDS and parse_number(w) is None}
+    out = {w for w in out if parse_number(w) is None}
+    # a name made of stopwords only ("To:" over a mail's recipient field) still names its element
+    return {w for w in out if w not in STOPWORDS} or out
 
 
 class InstructionCues:
@@ -127,16 +130,20 @@ class InstructionCues:
 
     # -------------------------------------------------------------------------------- mentions
     def mention(self, words: set[str]) -> list[int]:
-        """Token indices of the best run of consecutive tokens naming ``words`` (most words covered; the
-        later run on a tie), e.g. "Last name" rather than the "name" of "First name"."""
+        """Token indices of the best run of consecutive tokens naming ``words``: most words covered, then
+        one written as a label (followed by a colon: the "to" of "To: Kira" rather than of "click to send"),
+        then the later run; e.g. "Last name" rather than the "name" of "First name"."""
         best: list[int] = []
+        best_rank = (0, False)
         run: list[int] = []
         for i, t in enumerate([*self.folded, ""]):
             if t and t in words:
                 run.append(i)
                 continue
-            if run and self._covered(run, words) >= self._covered(best, words):
-                best = run
+            if run:
+                rank = (self._covered(run, words), t == ":")
+                if rank >= best_rank:
+                    best, best_rank = run, rank
             run = []
         return best
 
@@ -152,7 +159,7 @@ class InstructionCues:
         """
         words = [i for i, t in enumerate(self.folded) if t.isalnum()]  # distances count words only
         rank = {i: r for r, i in enumerate(words)}
-        every = set().union(*named) if named else set()
+        every = (set().union(*named) if named else set()) - STOPWORDS  # "to" joins a number to no field
         named_at = [i for i in words if self.folded[i] in every]
         owner: list[tuple[int, str]] = []  # (number, the word naming its element)
         for i, n in self.numbers:
@@ -164,6 +171,20 @@ class InstructionCues:
             elif right:
                 owner.append((n, self.folded[min(right)]))
         return [next((n for n, w in owner if w in ws), None) for ws in named]
+
+    def mention_order(self, named: list[set[str]]) -> np.ndarray:
+        """[N, ORDER_DIM] float32 per element (``named``: each element's `element_words`): the instruction
+        mentions it, the rank of that mention among the mentioned elements (0 first .. 1 last), and where
+        in the instruction it starts (0 .. 1). Forms are filled in the order the instruction lists their
+        fields, whatever the layout or the fields' words ("To: Kira, Cc: Bo, Subject: Plans")."""
+        out = np.zeros((len(named), ORDER_DIM), np.float32)
+        first = [run[0] if (run := self.mention(ws)) else None for ws in named]
+        starts = sorted({i for i in first if i is not None})
+        rank = {i: r / max(1, len(starts) - 1) for r, i in enumerate(starts)}
+        for n, i in enumerate(first):
+            if i is not None:
+                out[n] = (1.0, rank[i], i / max(1, len(self.tokens) - 1))
+        return out
 
     # -------------------------------------------------------------------------------- word features
     def word_features(self, screen_words: set[str], focus_words: set[str] | None,
@@ -231,6 +252,24 @@ def value_features(e: Element, number: int | None, clicks: int) -> np.ndarray:
     out[9], out[10] = min(clicks, 16) / 8.0, float(clicks > 0)
     if number is not None and e.kind not in VALUED:
         out[11], out[12] = float(clicks == number), float(clicks < number)
+    return out
+
+
+#: Valued kinds a person sets (a progress bar only shows its value).
+SETTABLE = frozenset({"slider", "spin"})
+
+
+def lone_number(cues: InstructionCues, elements: list[Element], numbers: list[int | None]) -> list[int | None]:
+    """A lone number in the instruction that no name claimed sets the one settable element on screen
+    ("Drag it to 40"); with two or more (a slider and a spin box), or once a name claimed it, it sets
+    nothing else. ``numbers``: `InstructionCues.element_numbers` for ``elements``."""
+    if len(cues.numbers) != 1 or any(n is not None for n in numbers):
+        return numbers
+    settable = [i for i, e in enumerate(elements) if e.kind in SETTABLE]
+    if len(settable) != 1:
+        return numbers
+    out = list(numbers)
+    out[settable[0]] = cues.numbers[0][1]
     return out
 
 

@@ -66,8 +66,9 @@ WORD_DIM = C.WORD_DIM  # per-instruction-word cues (feature_version 2)
 
 
 def state_dim(cfg: TransformerPolicyConfig) -> int:
-    """Width of an element's state features: STATE_DIM, plus `cues.VALUE_DIM` with feature_version 2."""
-    return STATE_DIM + (C.VALUE_DIM if cfg.cues else 0)
+    """Width of an element's state features: STATE_DIM, plus `cues.VALUE_DIM` with feature_version 2,
+    plus `cues.ORDER_DIM` with feature_version 3."""
+    return STATE_DIM + (C.VALUE_DIM if cfg.cues else 0) + (C.ORDER_DIM if cfg.feature_version >= 3 else 0)
 
 
 def word_spans(text: str, limit: int) -> list[tuple[int, int]]:
@@ -366,19 +367,18 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
         if icues is not None and ifeat is not None and clicks is not None:
             shown = [st.elements[i] for i in chosen[t]]
             named = [C.element_words(e, c) for e, c in zip(shown, caps, strict=True)]
-            numbers = icues.element_numbers(named)
-            # a lone number in the instruction sets the only valued element that got none ("Drag it to 40")
-            lone = icues.numbers[0][1] if len(icues.numbers) == 1 else None
-            numbers = [
-                lone if n is None and e.kind in C.VALUED else n for n, e in zip(numbers, shown, strict=True)
-            ]
+            numbers = C.lone_number(icues, shown, icues.element_numbers(named))
             step_numbers[t] = numbers
             screen_words = set().union(*named) if named else set()
             focus = next((n for n, e in enumerate(shown) if e.state.get("focused") is True), None)
             ifeat[t] = icues.word_features(screen_words, named[focus] if focus is not None else None,
                                            numbers[focus] if focus is not None else None)  # fmt: skip
             for n, e in enumerate(shown):
-                state[t, n, STATE_DIM:] = C.value_features(e, numbers[n], C.count_clicks(clicks[t], e))
+                state[t, n, STATE_DIM : STATE_DIM + C.VALUE_DIM] = C.value_features(
+                    e, numbers[n], C.count_clicks(clicks[t], e)
+                )
+            if cfg.feature_version >= 3:
+                state[t, : len(shown), STATE_DIM + C.VALUE_DIM :] = icues.mention_order(named)
         for n, i in enumerate(chosen[t]):
             e = st.elements[i]
             cap = caps[n]

@@ -84,6 +84,56 @@ def test_word_cues_point_at_the_value_after_the_focused_fields_name():
     assert before[tok.index("Novak")].argmax() + 1 == 2  # "Novak" "," "Phone"
 
 
+
+def test_a_caption_of_stopwords_only_names_its_field_as_a_label():
+    to = Element((60, 10, 300, 34), "text_field")
+    caption = Element((10, 10, 50, 34), "label", text="To:")
+    assert C.element_words(to, caption) == {"to"}  # not empty: "To" is all the mail form calls it
+    assert C.element_words(to, Element((10, 10, 50, 34), "label", text="Send to:")) == {"send"}
+    text = "Write to the team: To: Kira Rossi, Subject: Monthly file, then click to send."
+    cues = C.InstructionCues(text, 48)
+    assert cues.mention({"to"}) == [cues.tokens.index("To")]  # the one written as a label
+    f = cues.word_features({"to", "subject"}, {"to"}, None)
+    assert int(np.argmax(f[cues.tokens.index("Kira"), 5 : 5 + C.MAX_DIST])) + 1 == 2  # "To" ":" "Kira"
+    # a stopword never takes a number from the field it really belongs to
+    cues = C.InstructionCues("Set Volume to 40.", 48)
+    assert cues.element_numbers([{"volume"}, {"to"}]) == [40, None]
+
+
+def test_mention_order_ranks_fields_as_the_instruction_lists_them():
+    cues = C.InstructionCues("Provide To: Kira Rossi, Cc: Bo, Subject: Monthly file and then click Send.", 48)
+    named = [{"subject"}, {"cc"}, {"to"}, {"send"}, {"draft"}]  # screen order differs from the list
+    f = cues.mention_order(named)
+    assert f.shape == (5, C.ORDER_DIM)
+    assert list(f[:, 0]) == [1, 1, 1, 1, 0]  # "draft" is never mentioned
+    assert list(f[:, 1]) == [2 / 3, 1 / 3, 0, 1, 0]  # To, Cc, Subject, Send
+    assert f[2, 2] < f[1, 2] < f[0, 2] < f[3, 2] <= 1
+
+
+def test_feature_version_3_encodes_the_mention_order_and_warm_starts_from_version_2(tmp_path: Path):
+    from policies.train import warm_start
+
+    els = [Element((90, 40, 300, 60), "text_field", id=0), Element((10, 40, 80, 60), "label", text="Cc:", id=1),
+           Element((90, 10, 300, 30), "text_field", id=2), Element((10, 10, 80, 30), "label", text="To:", id=3)]
+    rec = EpisodeRecord("Fill in To: Kira, Cc: Bo.", SCREEN, [StepRecord(els, None)])
+    v3 = TransformerPolicyConfig(**{**small_cfg().to_dict(), "feature_version": 3})
+    ep = encode_episode(rec, v3, keep_targets=False)
+    order = ep["state"][0, :, STATE_DIM + C.VALUE_DIM :]
+    kept = ep["kept"][0]
+    rank = {els[i].box[1]: order[n, 1] for n, i in enumerate(kept) if els[i].kind == "text_field"}
+    assert rank == {10: 0.0, 40: 1.0}  # the To field (top) first, then Cc
+    v2 = TransformerPolicyConfig(**{**small_cfg().to_dict(), "feature_version": 2})
+    assert encode_episode(rec, v2, keep_targets=False)["state"].shape[-1] == STATE_DIM + C.VALUE_DIM
+    old = TransformerPolicyModel(v2)
+    save_pretrained(old, tmp_path / "v2", fp16=False)
+    new = TransformerPolicyModel(v3)
+    warm_start(new, tmp_path / "v2")
+    batch = collate([ep], v3, labels=False)
+    batch2 = collate([encode_episode(rec, v2, keep_targets=False)], v2, labels=False)
+    with torch.no_grad():  # the new columns start at zero: the warm model computes what the old one did
+        assert torch.allclose(new.embed(batch).elems, old.embed(batch2).elems, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------ element values
 def test_slider_value_target_and_difference():
     slider = Element(box(0), "slider", state={"value": 25, "min": 0, "max": 100})
@@ -97,6 +147,19 @@ def test_slider_value_target_and_difference():
     assert C.element_value(spin) == (48.0, None, None)
     assert not C.value_features(Element(box(2), "button", text="OK"), None, 0).any()
 
+
+
+def test_a_lone_number_sets_the_one_settable_element_and_nothing_a_name_already_took():
+    slider = Element(box(0), "slider", state={"value": 42, "min": 0, "max": 100})
+    spin = Element(box(1), "spin", text="66 min")
+    progress = Element(box(2), "progress", state={"value": 10})
+    named = C.InstructionCues("Slide Rating to 43.", 48)
+    assert C.lone_number(named, [slider, spin], [43, None]) == [43, None]  # not the Age spin box too
+    bare = C.InstructionCues("Drag it to 40.", 48)
+    assert C.lone_number(bare, [slider, progress], [None, None]) == [40, None]  # a progress bar is not set
+    assert C.lone_number(bare, [slider, spin], [None, None]) == [None, None]  # which one: not said
+    two = C.InstructionCues("Set it to 40, then 50.", 48)
+    assert C.lone_number(two, [slider], [None]) == [None]
 
 def test_click_counts_compare_with_the_number():
     add = Element(box(0), "button", text="Add")
@@ -116,11 +179,11 @@ def test_encode_counts_earlier_clicks_and_marks_the_number():
     cfg = small_cfg()
     ep = encode_episode(click_n_episode(3), cfg)
     v = ep["state"][:, 0, STATE_DIM:]  # the Add button, every step
-    assert ep["state"].shape[-1] == STATE_DIM + C.VALUE_DIM
+    assert ep["state"].shape[-1] == STATE_DIM + C.VALUE_DIM + C.ORDER_DIM
     assert v[:, 9].tolist() == pytest.approx([0, 1 / 8, 2 / 8, 3 / 8, 3 / 8])
     assert v[:, 11].tolist() == [0, 0, 0, 1, 1]  # clicked exactly 3 times from step 3 on
     assert v[:, 3].tolist() == pytest.approx([0.03] * 5)  # the number, in range units
-    assert not ep["state"][:4, 1, STATE_DIM + 2 :].any()  # Done: no number, no clicks before it is clicked
+    assert not ep["state"][:4, 1, STATE_DIM + 2 : STATE_DIM + C.VALUE_DIM].any()  # Done: no number, no clicks before it is clicked
     assert ep["state"][4, 1, STATE_DIM + 9] == pytest.approx(1 / 8)
     b = collate([ep], cfg)
     assert b["ifeat"].shape == (1, 5, len(ep["instr_words"]), C.WORD_DIM)
@@ -175,7 +238,7 @@ def test_configs_saved_before_cues_load_as_version_1(tmp_path: Path):
     (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
     again = load_pretrained(tmp_path / "old")
     assert again.cfg.feature_version == 1 and again.word_cues is None
-    assert TransformerPolicyConfig().feature_version == 2
+    assert TransformerPolicyConfig().feature_version == 3
 
 
 def test_a_model_learns_to_stop_at_the_count_from_the_cues():

@@ -231,6 +231,38 @@ def test_redacted_password_labels_are_restored_from_the_task_plan():
     assert unredact(TypeText(REDACTED, secret=True), other, task).text == REDACTED  # unknown: left as is
 
 
+
+def test_rename_buttons_renames_field_captions_in_both_places_but_not_typed_values():
+    from agent.types import Element
+    from policies.train import SHORT_CAPTIONS, rename_buttons
+    from policies.transformer.processor_transformer import EpisodeRecord, StepRecord, caption_of
+
+    def screen() -> list[Element]:
+        return [Element((10, 10, 80, 30), "label", text="Email:", id=0),
+                Element((90, 10, 300, 30), "text_field", id=1),
+                Element((10, 40, 80, 60), "label", text="Last name:", id=2),
+                Element((90, 40, 300, 60), "text_field", id=3),
+                Element((10, 70, 80, 90), "label", text="City:", id=4),
+                Element((90, 70, 300, 90), "text_field", id=5)]  # fmt: skip
+
+    s1, s2 = screen(), screen()
+    steps = [StepRecord(s1, TypeText("ada@x.org"), s1[1]), StepRecord(s2, TypeText("Paris City"), s2[3])]
+    rec = EpisodeRecord("Enter Email: ada@x.org, Last name: Paris City, then Save.", (640, 400), steps)
+    short = 0
+    for seed in range(100):
+        out = rename_buttons(rec, random.Random(seed))
+        texts = [[e.text for e in st.elements] for st in out.steps]
+        assert texts[0] == texts[1]
+        email, _, last, _, city, _ = texts[0]
+        assert city == "City:"  # a typed value says "City": kept, and the instruction names no City field
+        assert email != "Email:" and last != "Last name:" and email.endswith(":") and last.endswith(":")
+        assert f"{email} ada@x.org" in out.instruction and f"{last} Paris City" in out.instruction
+        assert "Email" not in out.instruction and "Last name" not in out.instruction
+        labels = [e for e in out.steps[0].elements if e.kind == "label"]
+        assert caption_of(out.steps[0].elements[1], labels).text == email  # still its field's caption
+        short += email[:-1] in SHORT_CAPTIONS
+    assert 10 <= short <= 60  # some short captions, most from the word pool
+
 def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
     from agent.types import Element
     from policies.train import NAV_SYNONYMS, rename_buttons
