@@ -26,6 +26,8 @@ _DONE = object()  # an op handler's "this step is complete, go on"
 #: Length of a horizontal slider's handle in pixels (Qt's default style); an error of a few pixels is
 #: corrected with keys afterwards.
 SLIDER_HANDLE = 12.0
+#: Kinds a mouse wheel passes through to the scroll area under them.
+WHEEL_PASSES = frozenset({"button", "checkbox", "radio", "text_field", "link", "icon"})
 
 
 def slider_point(
@@ -112,11 +114,10 @@ class ExpertPolicy(Policy):
         if n >= 16:
             return self._give_up(f"could not find {what}")
         top = max((e.state.get("window", 0) for e in els), default=0)
-        spots = [
-            e
-            for e in els
-            if e.state.get("window") == top and e.kind == "label" and e.state.get("name") != "title"
-        ]
+        mine = [e for e in els if e.state.get("window") == top and e.state.get("name") != "title"]
+        # over a label, else over anything that passes the wheel on to the scroll area (a wheel over a
+        # slider, spin box or combo would change its value instead)
+        spots = [e for e in mine if e.kind == "label"] or [e for e in mine if e.kind in WHEEL_PASSES]
         if not spots:
             return self._give_up(f"could not find {what}")
         x, y = spots[len(spots) // 2].center

@@ -111,3 +111,23 @@ def test_expert_labels_states_another_policy_led_to(env: SandboxEnv) -> None:
         env.act(Click(*first.target.center))
     obs = env.observe()
     assert expert.act(obs, obs.elements).target.state["name"] == "done"
+
+
+def test_some_train_apps_scroll_their_content_and_the_expert_scrolls_to_a_hidden_field(env: SandboxEnv) -> None:
+    """A share of train/val apps show their content in a short viewport (as the held-out survey does), so
+    the demonstrations teach scrolling to a field; held-out tasks never get it."""
+    from agent.envs.sandbox.families import generate_split
+
+    assert not any("scroll" in t.params for t in generate_split("heldout", 150))
+    scrolled = [t for t in generate_split("train", 300, families=["set_spin"]) if "scroll" in t.params]
+    assert 30 <= len(scrolled) <= 90  # about SCROLLED_SHARE of them
+    for task in scrolled:
+        target = task.plan[0]["name"]
+        obs = env.reset(task)
+        if any(e.state.get("name") == target for e in obs.elements):
+            continue  # the viewport shows it already
+        result = run_episode(env, ExpertPolicy(), task.to_task(), max_steps=task.max_steps)
+        assert result.success, (task.instruction, env.failures())
+        assert result.steps[0].action.kind == "scroll"
+        return
+    raise AssertionError("no scrolled task hides its field")

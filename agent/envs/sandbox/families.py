@@ -490,6 +490,13 @@ _f("scroll_find", ("files", "contacts"), (
 
 
 # ------------------------------------------------------------------------------------------ generation
+#: Share of train/val tasks whose app shows its content in a short scrolled viewport (`SCROLLED_HEIGHT`
+#: pixels), so that reaching a field can take scrolling first, as in the held-out survey. Held-out tasks
+#: are never changed by it.
+SCROLLED_SHARE = 0.2
+SCROLLED_HEIGHT = (130, 260)
+
+
 def generate(name: str, split: str, index: int, *, seed: int = 0) -> SandboxTask:
     """Task ``index`` of family ``name`` in ``split`` (deterministic; see `agent.envs.sandbox.splits`)."""
     fam = family(name)
@@ -507,9 +514,14 @@ def generate(name: str, split: str, index: int, *, seed: int = 0) -> SandboxTask
     else:
         template = rng.choice(train_t)
         instr = rng.choice(fam.instruction_ids(heldout=False))
+    extra: dict[str, int] = {}
+    if split != "heldout":  # its own stream: the split's other draws stay as they were
+        srng = random.Random(f"scroll:{name}:{task_seed}")
+        if srng.random() < SCROLLED_SHARE:
+            extra["scroll"] = srng.randint(*SCROLLED_HEIGHT)
     for _ in range(40):
         content = rng.randrange(10**9)
-        spec = make_spec(template, content, {})
+        spec = make_spec(template, content, extra)
         made = fam.make(rng, spec)
         if made is not None:
             break
@@ -518,7 +530,7 @@ def generate(name: str, split: str, index: int, *, seed: int = 0) -> SandboxTask
     instruction = fam.instructions[instr].format(**made["slots"])
     return SandboxTask(
         instruction=instruction[0].upper() + instruction[1:], success=made["success"], template=template,
-        params={"seed": content}, plan=made["plan"], family=name, seed=task_seed, split=split,
+        params={"seed": content, **extra}, plan=made["plan"], family=name, seed=task_seed, split=split,
         id=f"{name}-{split}-{task_seed}", instruction_template=instr, max_steps=fam.max_steps,
     )  # fmt: skip
 

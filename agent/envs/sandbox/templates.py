@@ -37,6 +37,10 @@ def make_spec(name: str, seed: int, params: dict[str, Any] | None = None) -> Spe
     """The app spec of template ``name`` for ``seed`` (deterministic)."""
     spec = template(name)(random.Random(f"app:{name}:{seed}"), dict(params or {}))
     spec["template"] = name
+    height = (params or {}).get("scroll")
+    if height:  # the app's window shows its content through a viewport this high: the rest needs scrolling
+        main = spec["windows"][0]
+        main["body"] = {"type": "scroll", "child": main["body"], "height": int(height), "frameless": True}
     dedupe_names(spec)
     return spec
 
