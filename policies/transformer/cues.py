@@ -259,7 +259,9 @@ def value_features(e: Element, number: int | None, clicks: int) -> np.ndarray:
 SETTABLE = frozenset({"slider", "spin"})
 
 
-def lone_number(cues: InstructionCues, elements: list[Element], numbers: list[int | None]) -> list[int | None]:
+def lone_number(
+    cues: InstructionCues, elements: list[Element], numbers: list[int | None]
+) -> list[int | None]:
     """A lone number in the instruction that no name claimed sets the one settable element on screen
     ("Drag it to 40"); with two or more (a slider and a spin box), or once a name claimed it, it sets
     nothing else. ``numbers``: `InstructionCues.element_numbers` for ``elements``."""

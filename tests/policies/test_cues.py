@@ -84,7 +84,6 @@ def test_word_cues_point_at_the_value_after_the_focused_fields_name():
     assert before[tok.index("Novak")].argmax() + 1 == 2  # "Novak" "," "Phone"
 
 
-
 def test_a_caption_of_stopwords_only_names_its_field_as_a_label():
     to = Element((60, 10, 300, 34), "text_field")
     caption = Element((10, 10, 50, 34), "label", text="To:")
@@ -113,8 +112,12 @@ def test_mention_order_ranks_fields_as_the_instruction_lists_them():
 def test_feature_version_3_encodes_the_mention_order_and_warm_starts_from_version_2(tmp_path: Path):
     from policies.train import warm_start
 
-    els = [Element((90, 40, 300, 60), "text_field", id=0), Element((10, 40, 80, 60), "label", text="Cc:", id=1),
-           Element((90, 10, 300, 30), "text_field", id=2), Element((10, 10, 80, 30), "label", text="To:", id=3)]
+    els = [
+        Element((90, 40, 300, 60), "text_field", id=0),
+        Element((10, 40, 80, 60), "label", text="Cc:", id=1),
+        Element((90, 10, 300, 30), "text_field", id=2),
+        Element((10, 10, 80, 30), "label", text="To:", id=3),
+    ]
     rec = EpisodeRecord("Fill in To: Kira, Cc: Bo.", SCREEN, [StepRecord(els, None)])
     v3 = TransformerPolicyConfig(**{**small_cfg().to_dict(), "feature_version": 3})
     ep = encode_episode(rec, v3, keep_targets=False)
@@ -148,7 +151,6 @@ def test_slider_value_target_and_difference():
     assert not C.value_features(Element(box(2), "button", text="OK"), None, 0).any()
 
 
-
 def test_a_lone_number_sets_the_one_settable_element_and_nothing_a_name_already_took():
     slider = Element(box(0), "slider", state={"value": 42, "min": 0, "max": 100})
     spin = Element(box(1), "spin", text="66 min")
@@ -160,6 +162,7 @@ def test_a_lone_number_sets_the_one_settable_element_and_nothing_a_name_already_
     assert C.lone_number(bare, [slider, spin], [None, None]) == [None, None]  # which one: not said
     two = C.InstructionCues("Set it to 40, then 50.", 48)
     assert C.lone_number(two, [slider], [None]) == [None]
+
 
 def test_click_counts_compare_with_the_number():
     add = Element(box(0), "button", text="Add")
@@ -183,7 +186,8 @@ def test_encode_counts_earlier_clicks_and_marks_the_number():
     assert v[:, 9].tolist() == pytest.approx([0, 1 / 8, 2 / 8, 3 / 8, 3 / 8])
     assert v[:, 11].tolist() == [0, 0, 0, 1, 1]  # clicked exactly 3 times from step 3 on
     assert v[:, 3].tolist() == pytest.approx([0.03] * 5)  # the number, in range units
-    assert not ep["state"][:4, 1, STATE_DIM + 2 : STATE_DIM + C.VALUE_DIM].any()  # Done: no number, no clicks before it is clicked
+    # Done: no number, no clicks before it is clicked
+    assert not ep["state"][:4, 1, STATE_DIM + 2 : STATE_DIM + C.VALUE_DIM].any()
     assert ep["state"][4, 1, STATE_DIM + 9] == pytest.approx(1 / 8)
     b = collate([ep], cfg)
     assert b["ifeat"].shape == (1, 5, len(ep["instr_words"]), C.WORD_DIM)

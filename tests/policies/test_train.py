@@ -231,7 +231,6 @@ def test_redacted_password_labels_are_restored_from_the_task_plan():
     assert unredact(TypeText(REDACTED, secret=True), other, task).text == REDACTED  # unknown: left as is
 
 
-
 def test_rename_buttons_renames_field_captions_in_both_places_but_not_typed_values():
     from agent.types import Element
     from policies.train import SHORT_CAPTIONS, rename_buttons
@@ -262,6 +261,7 @@ def test_rename_buttons_renames_field_captions_in_both_places_but_not_typed_valu
         assert caption_of(out.steps[0].elements[1], labels).text == email  # still its field's caption
         short += email[:-1] in SHORT_CAPTIONS
     assert 10 <= short <= 60  # some short captions, most from the word pool
+
 
 def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
     from agent.types import Element

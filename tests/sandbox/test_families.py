@@ -113,7 +113,9 @@ def test_expert_labels_states_another_policy_led_to(env: SandboxEnv) -> None:
     assert expert.act(obs, obs.elements).target.state["name"] == "done"
 
 
-def test_some_train_apps_scroll_their_content_and_the_expert_scrolls_to_a_hidden_field(env: SandboxEnv) -> None:
+def test_some_train_apps_scroll_their_content_and_the_expert_scrolls_to_a_hidden_field(
+    env: SandboxEnv,
+) -> None:
     """A share of train/val apps show their content in a short viewport (as the held-out survey does), so
     the demonstrations teach scrolling to a field; held-out tasks never get it."""
     from agent.envs.sandbox.families import generate_split
