@@ -495,6 +495,8 @@ _f("scroll_find", ("files", "contacts"), (
 #: are never changed by it.
 SCROLLED_SHARE = 0.2
 SCROLLED_HEIGHT = (130, 260)
+#: Templates never scrolled so: a wizard keeps its Back/Next buttons in view, a message box is small.
+UNSCROLLED = frozenset({"wizard", "message"})
 
 
 def generate(name: str, split: str, index: int, *, seed: int = 0) -> SandboxTask:
@@ -515,7 +517,7 @@ def generate(name: str, split: str, index: int, *, seed: int = 0) -> SandboxTask
         template = rng.choice(train_t)
         instr = rng.choice(fam.instruction_ids(heldout=False))
     extra: dict[str, int] = {}
-    if split != "heldout":  # its own stream: the split's other draws stay as they were
+    if split != "heldout" and template not in UNSCROLLED:  # own stream: the split's other draws stay
         srng = random.Random(f"scroll:{name}:{task_seed}")
         if srng.random() < SCROLLED_SHARE:
             extra["scroll"] = srng.randint(*SCROLLED_HEIGHT)
