@@ -218,8 +218,9 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
     """Unseen words, same task: rename element texts consistently on every step, so the policy cannot rely
     on the exact words of the training templates (a held-out app may say "Continue" for "Next").
 
-    - A navigation button (`NAV_SYNONYMS`) gets another word for its role, or (with probability
-      ``unrelated``) an unrelated word, on screen only: the policy must find it by its place and role.
+    - A navigation button (`NAV_SYNONYMS`) gets another word for its role, on screen only; or (with
+      probability ``unrelated``) all of them get unrelated words, so the policy must find each by its place
+      and its enabled state (Finish: rightmost, enabled on the last page).
     - An element text the instruction names as a whole phrase ("click Export") gets an unrelated word in
       both places (instruction and screen), so the policy matches strings instead of recalling them.
     - So does a field's caption ("Email:" beside its text field, "Email: ada@x.org" in the instruction),
@@ -232,11 +233,16 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
 
     typed = " ".join(st.label.text for st in rec.steps if isinstance(st.label, TypeText))
     on_screen = {e.text for st in rec.steps for e in st.elements}
-    pool = [w for w in (*V.VERBS, *V.NOUNS) if w not in on_screen and w not in HELDOUT_NAV_WORDS]
+    role_words = {w.casefold() for group in NAV_SYNONYMS.values() for w in group}
+    pool = [w for w in (*V.VERBS, *V.NOUNS)
+            if w not in on_screen and w not in HELDOUT_NAV_WORDS and w.casefold() not in role_words]  # fmt: skip
     texts = {e.text for st in rec.steps for e in st.elements if e.kind in RENAMED_KINDS and e.text.strip()}
     instruction = rec.instruction
     nav: dict[str, str] = {}
     named: dict[str, str] = {}
+    # all of an episode's navigation buttons lose their role words together, or none: with one role word
+    # left ("Return" beside "Walrus") the policy could find Finish by elimination instead of by its place
+    lose_roles = rng.random() < unrelated
     for text in sorted(texts):
         if text in typed:
             continue
@@ -245,7 +251,7 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
             options = [
                 w for w in NAV_SYNONYMS[role] if w.casefold() != text.casefold() and w not in on_screen
             ]
-            if options and (rng.random() >= unrelated or not pool):
+            if options and (not lose_roles or not pool):
                 nav[text] = rng.choice(options)
             elif pool:
                 nav[text] = pool.pop(rng.randrange(len(pool)))

@@ -390,3 +390,21 @@ def test_reword_changes_the_phrasing_but_never_a_target_or_a_typed_text():
     assert len(seen) > 10  # the phrasing does vary
     assert any(" Tap " in s or " Hit " in s or s.startswith(("Tap", "Hit", "Push")) for s in seen)
     assert all(len(s.split()) >= len(instruction.split()) - 3 for s in seen)  # only fillers are dropped
+
+
+def test_navigation_buttons_lose_their_role_words_all_together_or_not_at_all():
+    from agent.types import Element
+    from policies.train import NAV_SYNONYMS, rename_buttons
+    from policies.transformer.processor_transformer import EpisodeRecord, StepRecord
+
+    nav = [Element((10, 10, 80, 30), "button", text="< Back", id=0),
+           Element((90, 10, 160, 30), "button", text="Next >", id=1),
+           Element((170, 10, 240, 30), "button", text="Finish", id=2)]  # fmt: skip
+    rec = EpisodeRecord("Complete the wizard.", (640, 400), [StepRecord(nav, Click(*nav[2].center), nav[2])])
+    kinds = set()
+    for seed in range(60):
+        out = rename_buttons(rec, random.Random(seed), 0.5).steps[0].elements
+        kept = [e.text in NAV_SYNONYMS[r] for e, r in zip(out, ("back", "next", "finish"), strict=True)]
+        assert all(kept) or not any(kept), [e.text for e in out]  # never one role word left as a clue
+        kinds.add(all(kept))
+    assert kinds == {True, False}
