@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.envs.sandbox.families import FAMILIES, generate_split
+from agent.envs.sandbox.spec import walk
 from agent.envs.sandbox.splits import HELDOUT_TEMPLATES, SEED_BASE, SEED_SPAN, split_of_seed, split_seed
 
 
@@ -63,3 +64,23 @@ def test_tasks_and_splits_do_not_need_qt() -> None:
         "assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_some_train_forms_list_their_fields_out_of_layout_order_and_heldout_ones_never() -> None:
+    """Train/val fill_form tasks sometimes list (and plan) the fields in another order than the form shows
+    them, so a policy must follow the list; held-out tasks keep the layout order."""
+    from agent.envs.sandbox.templates import make_spec
+
+    def layout_order(task) -> bool:
+        spec = make_spec(task.template, int(task.params["seed"]), task.params)
+        order = [n["name"] for w in spec["windows"] for n in walk(w["body"]) if n.get("name")]
+        typed = [op["name"] for op in task.plan if op["op"] == "type"]
+        return typed == sorted(typed, key=order.index)
+
+    train = generate_split("train", 120, families=["fill_form"])
+    shuffled = [t for t in train if not layout_order(t)]
+    assert 20 <= len(shuffled) <= 80
+    for t in shuffled[:5]:  # the instruction lists them in the plan's order
+        labels = [t.instruction.index(f"{op['text']}") for op in t.plan if op["op"] == "type"]
+        assert labels == sorted(labels)
+    assert all(layout_order(t) for t in generate_split("heldout", 60, families=["fill_form"]))

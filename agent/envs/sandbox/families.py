@@ -235,6 +235,8 @@ def _fill_form(rng: random.Random, spec: dict) -> Made | None:
     if len(fields) < 2 or submit is None:
         return None
     fields = sorted(rng.sample(fields, min(len(fields), rng.randint(2, 4))), key=lambda f: nodes.index(f))
+    if spec.get("list_order"):  # listed (and filled) in another order than the form's (train/val only)
+        random.Random(spec["list_order"]).shuffle(fields)
     values = {f["name"]: V.value_for(names[f["name"]], rng) for f in fields}
     plan: list[dict] = [{"op": "type", "name": n, "text": v} for n, v in values.items()]
     success = [cond(n, "text", v) for n, v in values.items()]
@@ -495,6 +497,9 @@ _f("scroll_find", ("files", "contacts"), (
 #: are never changed by it.
 SCROLLED_SHARE = 0.2
 SCROLLED_HEIGHT = (130, 260)
+#: Share of train/val forms whose instruction lists the fields in another order than the form shows them
+#: (the expert fills them in the listed order), so the policy follows the list, not the layout.
+SHUFFLED_SHARE = 0.5
 #: Templates never scrolled so: a wizard keeps its Back/Next buttons in view, a message box is small.
 UNSCROLLED = frozenset({"wizard", "message"})
 
@@ -517,13 +522,18 @@ def generate(name: str, split: str, index: int, *, seed: int = 0) -> SandboxTask
         template = rng.choice(train_t)
         instr = rng.choice(fam.instruction_ids(heldout=False))
     extra: dict[str, int] = {}
-    if split != "heldout" and template not in UNSCROLLED:  # own stream: the split's other draws stay
+    order = 0
+    if split != "heldout":  # own streams: the split's other draws stay as they were
         srng = random.Random(f"scroll:{name}:{task_seed}")
-        if srng.random() < SCROLLED_SHARE:
+        if srng.random() < SCROLLED_SHARE and template not in UNSCROLLED:
             extra["scroll"] = srng.randint(*SCROLLED_HEIGHT)
+        orng = random.Random(f"order:{name}:{task_seed}")
+        order = orng.randrange(1, 10**9) if orng.random() < SHUFFLED_SHARE else 0
     for _ in range(40):
         content = rng.randrange(10**9)
         spec = make_spec(template, content, extra)
+        if order:
+            spec["list_order"] = order
         made = fam.make(rng, spec)
         if made is not None:
             break
