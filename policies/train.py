@@ -260,7 +260,7 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
     stems: dict[str, str] = {}  # caption label -> the name it gives its field
     for text in sorted({e.text for st in rec.steps for e in st.elements if e.kind == "label"}):
         m = _CAPTION.match(text)
-        if m is None or m.group(1).casefold() in typed.casefold() or text in typed:
+        if m is None or m.group(1).casefold() in typed.casefold():
             continue
         if re.search(rf"(?<!\w){re.escape(m.group(1))}(?!\w)", instruction, re.IGNORECASE):
             stems[text] = m.group(1)

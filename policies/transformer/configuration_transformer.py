@@ -120,6 +120,11 @@ class TransformerPolicyConfig:
         return self.feature_version >= 2
 
     @property
+    def order_cues(self) -> bool:
+        """Whether each element also gets where the instruction mentions it (feature_version 3)."""
+        return self.feature_version >= 3
+
+    @property
     def action_classes(self) -> tuple[str, ...]:
         return ACTION_CLASSES
 

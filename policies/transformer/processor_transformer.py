@@ -68,7 +68,7 @@ WORD_DIM = C.WORD_DIM  # per-instruction-word cues (feature_version 2)
 def state_dim(cfg: TransformerPolicyConfig) -> int:
     """Width of an element's state features: STATE_DIM, plus `cues.VALUE_DIM` with feature_version 2,
     plus `cues.ORDER_DIM` with feature_version 3."""
-    return STATE_DIM + (C.VALUE_DIM if cfg.cues else 0) + (C.ORDER_DIM if cfg.feature_version >= 3 else 0)
+    return STATE_DIM + (C.VALUE_DIM if cfg.cues else 0) + (C.ORDER_DIM if cfg.order_cues else 0)
 
 
 def word_spans(text: str, limit: int) -> list[tuple[int, int]]:
@@ -377,7 +377,7 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
                 state[t, n, STATE_DIM : STATE_DIM + C.VALUE_DIM] = C.value_features(
                     e, numbers[n], C.count_clicks(clicks[t], e)
                 )
-            if cfg.feature_version >= 3:
+            if cfg.order_cues:
                 state[t, : len(shown), STATE_DIM + C.VALUE_DIM :] = icues.mention_order(named)
         for n, i in enumerate(chosen[t]):
             e = st.elements[i]

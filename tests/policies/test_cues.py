@@ -118,13 +118,13 @@ def test_feature_version_3_encodes_the_mention_order_and_warm_starts_from_versio
         Element((90, 10, 300, 30), "text_field", id=2),
         Element((10, 10, 80, 30), "label", text="To:", id=3),
     ]
-    rec = EpisodeRecord("Fill in To: Kira, Cc: Bo.", SCREEN, [StepRecord(els, None)])
+    rec = EpisodeRecord("Fill in Cc: Bo, To: Kira.", SCREEN, [StepRecord(els, None)])
     v3 = TransformerPolicyConfig(**{**small_cfg().to_dict(), "feature_version": 3})
     ep = encode_episode(rec, v3, keep_targets=False)
     order = ep["state"][0, :, STATE_DIM + C.VALUE_DIM :]
     kept = ep["kept"][0]
     rank = {els[i].box[1]: order[n, 1] for n, i in enumerate(kept) if els[i].kind == "text_field"}
-    assert rank == {10: 0.0, 40: 1.0}  # the To field (top) first, then Cc
+    assert rank == {40: 0.0, 10: 1.0}  # as listed: Cc (below) first, then To (on top)
     v2 = TransformerPolicyConfig(**{**small_cfg().to_dict(), "feature_version": 2})
     assert encode_episode(rec, v2, keep_targets=False)["state"].shape[-1] == STATE_DIM + C.VALUE_DIM
     old = TransformerPolicyModel(v2)
