@@ -196,6 +196,102 @@ def bench_policy_memory(
     }
 
 
+#: The issue's target for a whole policy decision (encoding, the model, decoding and the memory step).
+MAX_DECISION_MS = 10.0
+
+
+def bench_policy_decision(
+    weights: str | None = None,
+    *,
+    screens: int = 40,
+    history_lengths: Sequence[int] = (10, 100000),
+    repeats: int = 3,
+    threads: int | None = 1,
+    split: str = "heldout",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Latency of whole decisions (`TransformerPolicy.act`: encoding, model, decoding, memory step) on
+    real sandbox screens with their ground-truth elements, after ``history`` steps.
+
+    The screens are the first observations of ``screens`` tasks of ``split``. For each history length
+    the memory is given a state shaped as after that many steps (`MemoryBlock.synthetic_state`) and the
+    policy's step counter is set to it. Each screen is first decided once at the shortest history
+    (``first_sight``: new strings to hash, new tensor shapes, as on an agent's first step on a screen),
+    then ``repeats`` more times per history, in a shuffled order (later steps on a familiar screen).
+
+    Returns:
+        ``config``, ``rows`` (per history: ``ms_median``, ``ms_p90``, ``ms_mean``, ``decisions``),
+        ``first_sight_ms_mean``/``_median``, ``ratio_longest_vs_shortest`` (median) and ``target``
+        (median ≤ 10 ms at every history).
+    """
+    from agent.envs.sandbox.env import SandboxEnv  # lazily: policies/ never imports Qt itself
+    from agent.envs.sandbox.families import generate_split
+    from policies.transformer.policy_transformer import make_transformer_policy
+
+    lengths = [int(n) for n in history_lengths]
+    if not lengths or any(n < 0 for n in lengths) or lengths != sorted(lengths):
+        raise DeskpilotError(f"history lengths must be ascending and >= 0, got {lengths}")
+    if screens < 1 or repeats < 1:
+        raise DeskpilotError("screens and repeats must be at least 1")
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        policy = make_transformer_policy(weights)
+        samples = []
+        with SandboxEnv() as env:
+            for st in generate_split(split, screens, seed=seed):
+                task = st.to_task()
+                obs = env.reset(task)
+                samples.append((task, obs, list(obs.elements or [])))
+        gen = torch.Generator().manual_seed(seed)
+
+        def decide(i: int, n: int) -> float:
+            task, obs, elements = samples[i]
+            policy.reset(task)
+            with torch.inference_mode():
+                policy.states = [b.synthetic_state(1, n, generator=gen) for b in policy.model.memory]
+            policy.t = n
+            t0 = time.perf_counter()
+            policy.act(obs, elements)
+            return (time.perf_counter() - t0) * 1000
+
+        decide(0, lengths[0])  # untimed: lazy torch set-up
+        cold = [decide(i, lengths[0]) for i in range(len(samples))]
+        # then (screen, history) pairs in a fresh shuffled order each round, so a load change on a shared
+        # machine hits every history alike
+        times: dict[int, list[float]] = {n: [] for n in lengths}
+        order = random.Random(seed)
+        pairs = [(i, n) for i in range(len(samples)) for n in lengths]
+        for _ in range(repeats):
+            for i, n in order.sample(pairs, len(pairs)):
+                times[n].append(decide(i, n))
+        rows = []
+        for n in lengths:
+            t = times[n]
+            q = statistics.quantiles(t, n=10) if len(t) > 1 else t * 9
+            rows.append({"history": n, "ms_median": statistics.median(t), "ms_p90": q[-1],
+                         "ms_mean": statistics.mean(t), "decisions": len(t)})  # fmt: skip
+            if progress:
+                progress(f"decision @ {n:>7}: {rows[-1]['ms_median']:.2f} ms median")
+    finally:
+        torch.set_num_threads(old_threads)
+    elements = [len(e) for _, _, e in samples]
+    return {
+        "config": {"weights": str(weights or "weights/policy"), "screens": len(samples), "split": split,
+                   "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
+                   "memory": policy.cfg.memory,
+                   "elements_mean": statistics.mean(elements), "elements_max": max(elements),
+                   "state": "synthetic (random contents, shaped as after `history` steps)"},  # fmt: skip
+        "rows": rows,
+        "first_sight_ms_mean": statistics.mean(cold),
+        "first_sight_ms_median": statistics.median(cold),
+        "ratio_longest_vs_shortest": rows[-1]["ms_median"] / rows[0]["ms_median"],
+        "target": {"max_ms": MAX_DECISION_MS, "ok": all(r["ms_median"] <= MAX_DECISION_MS for r in rows)},
+    }
+
+
 def _add_ratios(rows: list[dict[str, Any]], lengths: list[int]) -> None:
     by = {(r["kind"], r["history"]): r for r in rows}
     for r in rows:

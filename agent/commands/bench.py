@@ -78,9 +78,17 @@ def perception(
 
 
 @app.command()
-def policy(json_out: bool = JSON) -> None:
-    """Per-step decision latency at 10…100,000 steps of history for each memory and the softmax-KV baseline."""
-    _show(_load("policies.bench:bench_policy_memory")(), json_out)
+def policy(
+    json_out: bool = JSON,
+    weights: str | None = typer.Option(None, help="Policy weights for the whole-decision timing."),
+    screens: int = typer.Option(40, help="Sandbox screens for the whole-decision timing (0: skip it)."),
+) -> None:
+    """Memory-step latency at 10…100,000 steps of history for each mechanism and the softmax-KV baseline,
+    then whole decisions of the shipped policy on sandbox screens at 10 and 100,000 steps."""
+    results = {"memory": _load("policies.bench:bench_policy_memory")()}
+    if screens > 0:
+        results["decision"] = _load("policies.bench:bench_policy_decision")(weights, screens=screens)
+    _show(results, json_out)
 
 
 @app.command()

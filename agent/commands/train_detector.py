@@ -43,6 +43,10 @@ def detector(
     dense_weight: float | None = typer.Option(
         None, help="Weight of the dense one-to-many loss on encoder proposals (0 turns it off); default 1."
     ),
+    repeat_threshold: float | None = typer.Option(
+        None, help="Repeat-factor sampling: screens with classes on fewer than this fraction of screens "
+        "are drawn more often (0: uniform); default 0.3.",
+    ),
     bf16: bool = typer.Option(
         False, "--bf16/--fp32", help="bf16 autocast (fp32 trains faster on CPUs without native bf16)."
     ),
@@ -83,7 +87,8 @@ def detector(
     if device not in ("cpu", "cuda"):
         raise DeskpilotError(f"--device must be cpu or cuda, got {device!r}")
     # Recipe options left out keep the checkpoint's values on resume (TrainConfig's defaults when fresh).
-    recipe = {"lr": lr, "batch_size": batch_size, "ema_decay": ema_decay, "dense_weight": dense_weight}
+    recipe = {"lr": lr, "batch_size": batch_size, "ema_decay": ema_decay, "dense_weight": dense_weight,
+              "repeat_threshold": repeat_threshold}  # fmt: skip
     given = {k: v for k, v in recipe.items() if v is not None}
     if tile:
         given["tile"] = _tile(tile)

@@ -95,6 +95,31 @@ def test_step_sampler_is_resumable_and_rank_specific():
     assert list(StepSampler(10, 4, steps=6, seed=1, rank=1)) != full
 
 
+def test_weighted_step_sampler_follows_its_weights_and_stays_resumable():
+    weights = np.array([0.0, 0.0, 1.0, 1.0, 8.0, 1.0, 1.0, 1.0])
+    full = list(StepSampler(8, 2, steps=400, seed=3, weights=weights))
+    drawn = np.bincount([i for batch in full for i, _ in batch], minlength=8)
+    assert drawn[0] == drawn[1] == 0  # zero odds: never drawn
+    assert drawn[4] > 3 * drawn[[2, 3, 5, 6, 7]].mean()  # 8x odds (no repeats inside a batch): far more often
+    assert list(StepSampler(8, 2, steps=400, start=100, seed=3, weights=weights)) == full[100:]
+    with pytest.raises(ValueError, match="non-negative"):
+        StepSampler(8, 2, steps=4, weights=np.ones(7))
+
+
+def test_repeat_factors_favour_images_with_rare_classes(coco_dir):
+    cfg = tiny_config()
+    ds = CocoDetection(coco_dir, cfg.classes, (320, 224), cfg.image_mean, cfg.image_std)
+    assert np.all(ds.repeat_factors(0.0) == 1.0)
+    present = [set(c for c, _ in t) for t in ds.targets]
+    freq = {c: sum(c in p for p in present) / len(present) for c in set().union(*present)}
+    r = ds.repeat_factors(1.0)
+    for i, p in enumerate(present):
+        expected = max([max(1.0, np.sqrt(1.0 / freq[c])) for c in p], default=1.0)
+        assert r[i] == pytest.approx(expected)
+    # An image holding a class that is on every image only is never boosted.
+    assert np.all(ds.repeat_factors(1.0) >= 1.0)
+
+
 def test_missing_dataset_names_the_generator(tmp_path):
     with pytest.raises(DatasetError, match="gen-detection"):
         CocoDetection(tmp_path, ("button",), (64, 64), (0.5,) * 3, (0.25,) * 3)
