@@ -279,11 +279,17 @@ def bench_policy_decision(
         torch.set_num_threads(old_threads)
     elements = [len(e) for _, _, e in samples]
     return {
-        "config": {"weights": str(weights or "weights/policy"), "screens": len(samples), "split": split,
-                   "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
-                   "memory": policy.cfg.memory,
-                   "elements_mean": statistics.mean(elements), "elements_max": max(elements),
-                   "state": "synthetic (random contents, shaped as after `history` steps)"},  # fmt: skip
+        "config": {
+            "weights": str(weights or "weights/policy"),
+            "screens": len(samples),
+            "split": split,
+            "repeats": repeats,
+            "threads": torch.get_num_threads() if threads is None else threads,
+            "memory": policy.cfg.memory,
+            "elements_mean": statistics.mean(elements),
+            "elements_max": max(elements),
+            "state": "synthetic (random contents, shaped as after `history` steps)",
+        },
         "rows": rows,
         "first_sight_ms_mean": statistics.mean(cold),
         "first_sight_ms_median": statistics.median(cold),

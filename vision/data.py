@@ -233,7 +233,7 @@ class CocoDetection(torch.utils.data.Dataset):
         if threshold <= 0 or n == 0:
             return np.ones(n)
         present = [np.unique([c for c, _ in t]).astype(np.int64) for t in self.targets]
-        freq = np.bincount(np.concatenate(present + [np.zeros(0, np.int64)]), minlength=len(self.classes)) / n
+        freq = np.bincount(np.concatenate([*present, np.zeros(0, np.int64)]), minlength=len(self.classes)) / n
         per_class = np.maximum(1.0, np.sqrt(threshold / np.maximum(freq, 1e-12)))
         return np.array([per_class[p].max() if len(p) else 1.0 for p in present])
 
@@ -315,6 +315,8 @@ class StepSampler(torch.utils.data.Sampler):
     def __iter__(self):
         for step in range(self.start, self.steps):
             rng = np.random.default_rng((self.seed, step, self.rank))
-            replace = self.n < self.batch_size or (self.p is not None and np.count_nonzero(self.p) < self.batch_size)
+            replace = self.n < self.batch_size or (
+                self.p is not None and np.count_nonzero(self.p) < self.batch_size
+            )
             idx = rng.choice(self.n, size=self.batch_size, replace=replace, p=self.p).tolist()
             yield [(i, step * 1000 + self.rank) for i in idx]

@@ -44,7 +44,8 @@ def detector(
         None, help="Weight of the dense one-to-many loss on encoder proposals (0 turns it off); default 1."
     ),
     repeat_threshold: float | None = typer.Option(
-        None, help="Repeat-factor sampling: screens with classes on fewer than this fraction of screens "
+        None,
+        help="Repeat-factor sampling: screens with classes on fewer than this fraction of screens "
         "are drawn more often (0: uniform); default 0.3.",
     ),
     bf16: bool = typer.Option(

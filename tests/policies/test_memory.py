@@ -409,7 +409,9 @@ def test_decision_bench_times_the_shipped_policy_on_sandbox_screens():
     assert all(row["decisions"] == 4 and 0 < row["ms_median"] <= row["ms_p90"] * 1.0001 for row in r["rows"])
     assert r["config"]["screens"] == 2 and r["config"]["elements_max"] > 0
     assert r["first_sight_ms_mean"] > 0
-    assert r["ratio_longest_vs_shortest"] == pytest.approx(r["rows"][1]["ms_median"] / r["rows"][0]["ms_median"])
+    assert r["ratio_longest_vs_shortest"] == pytest.approx(
+        r["rows"][1]["ms_median"] / r["rows"][0]["ms_median"]
+    )
     assert r["target"]["ok"] == all(row["ms_median"] <= r["target"]["max_ms"] for row in r["rows"])
     with pytest.raises(DeskpilotError, match="ascending"):
         bench_policy_decision(screens=1, history_lengths=(10, 5))
