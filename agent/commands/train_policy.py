@@ -63,7 +63,10 @@ def policy(
         None, "--init-from", help="Warm start from another run's weights folder."
     ),
     export: Path | None = typer.Option(
-        None, "--export", help="Copy the best model here at the end (fp16), e.g. weights/policy."
+        None, "--export", help="Copy a model here at the end (fp16), e.g. weights/policy; see --export-from."
+    ),
+    export_from: str = typer.Option(
+        "best", "--export-from", help="Which model --export copies: best (lowest validation loss) or last."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -79,6 +82,8 @@ def policy(
                      dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
                      detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
+    if export_from not in ("best", "last"):
+        raise typer.BadParameter(f"--export-from must be best or last, got {export_from!r}")
     if dagger_elements not in ("gt", "detected"):
         raise typer.BadParameter(f"--dagger-elements must be gt or detected, got {dagger_elements!r}")
     if resume and not data:
@@ -124,9 +129,12 @@ def policy(
             trainer = fit(tc, overrides, resume=resume, on_log=on_log, progress=progress)
     result = {"step": trainer.step, "best_val_loss": trainer.best_val, "out": str(out)}
     if export is not None and trainer.rank == 0:
-        best = out / "best" if (out / "best").exists() else out / "last"
-        save_pretrained(
-            load_pretrained(best), export, fp16=True, extra={"source": str(best), "step": trainer.step}
-        )
-        result["exported"] = str(export)
+        import json
+
+        chosen = out / export_from if (out / export_from).exists() else out / "last"
+        meta = json.loads((chosen / "config.json").read_text(encoding="utf-8"))
+        # the step the copied weights are from (best/ records its own; last/ is the final step)
+        step = meta.get("step", trainer.step) if chosen.name == "best" else trainer.step
+        save_pretrained(load_pretrained(chosen), export, fp16=True, extra={"source": str(chosen), "step": step})
+        result["exported"], result["exported_step"] = str(export), step
     print_json(result)

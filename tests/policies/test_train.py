@@ -408,3 +408,24 @@ def test_navigation_buttons_lose_their_role_words_all_together_or_not_at_all():
         assert all(kept) or not any(kept), [e.text for e in out]  # never one role word left as a clue
         kinds.add(all(kept))
     assert kinds == {True, False}
+
+
+def test_cli_export_copies_the_model_asked_for_with_its_step(demos: Path, tmp_path: Path, capsys):
+    from agent.cli import main
+    from safetensors import safe_open
+
+    out = tmp_path / "run"
+    base = ["train", "policy", "--data", str(demos), "--out", str(out), "--steps", "6", "--batch", "4",
+            "--d-model", "32", "--layers", "1", "--quiet"]  # fmt: skip
+    assert main([*base, "--export", str(tmp_path / "w_last"), "--export-from", "last"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    meta = json.loads((tmp_path / "w_last" / "config.json").read_text())
+    assert meta["source"] == str(out / "last") and meta["step"] == result["exported_step"] == 6
+    with safe_open(str(tmp_path / "w_last" / "model.safetensors"), "pt") as f:
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.bool) for k in f.keys())
+    assert main([*base, "--resume", "--steps", "6", "--export", str(tmp_path / "w_best")]) == 0
+    meta = json.loads((tmp_path / "w_best" / "config.json").read_text())
+    best = json.loads((out / "best" / "config.json").read_text())
+    assert meta["source"] == str(out / "best") and meta["step"] == best["step"]
+    assert main([*base, "--export", str(tmp_path / "x"), "--export-from", "newest"]) != 0
+    assert "--export-from must be best or last" in capsys.readouterr().err
