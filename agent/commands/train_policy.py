@@ -135,6 +135,8 @@ def policy(
         meta = json.loads((chosen / "config.json").read_text(encoding="utf-8"))
         # the step the copied weights are from (best/ records its own; last/ is the final step)
         step = meta.get("step", trainer.step) if chosen.name == "best" else trainer.step
-        save_pretrained(load_pretrained(chosen), export, fp16=True, extra={"source": str(chosen), "step": step})
+        save_pretrained(
+            load_pretrained(chosen), export, fp16=True, extra={"source": str(chosen), "step": step}
+        )
         result["exported"], result["exported_step"] = str(export), step
     print_json(result)

@@ -411,8 +411,9 @@ def test_navigation_buttons_lose_their_role_words_all_together_or_not_at_all():
 
 
 def test_cli_export_copies_the_model_asked_for_with_its_step(demos: Path, tmp_path: Path, capsys):
-    from agent.cli import main
     from safetensors import safe_open
+
+    from agent.cli import main
 
     out = tmp_path / "run"
     base = ["train", "policy", "--data", str(demos), "--out", str(out), "--steps", "6", "--batch", "4",
@@ -422,7 +423,7 @@ def test_cli_export_copies_the_model_asked_for_with_its_step(demos: Path, tmp_pa
     meta = json.loads((tmp_path / "w_last" / "config.json").read_text())
     assert meta["source"] == str(out / "last") and meta["step"] == result["exported_step"] == 6
     with safe_open(str(tmp_path / "w_last" / "model.safetensors"), "pt") as f:
-        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.bool) for k in f.keys())
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.bool) for k in f.keys())  # noqa: SIM118
     assert main([*base, "--resume", "--steps", "6", "--export", str(tmp_path / "w_best")]) == 0
     meta = json.loads((tmp_path / "w_best" / "config.json").read_text())
     best = json.loads((out / "best" / "config.json").read_text())
