@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -73,6 +74,7 @@ _CONFUSABLE = str.maketrans({"0": "o", "1": "l", "|": "l"})
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+@lru_cache(maxsize=65536)  # pure, and the same labels are folded on every step
 def fold(text: str) -> str:
     """Casefold, and read the digits OCR puts for look-alike letters as those letters ('0K' -> 'ok',
     'Fi1e' -> 'file') in every token that has a letter, so a misread name still matches the instruction.
@@ -92,15 +94,29 @@ def parse_number(word: str) -> int | None:
 def element_words(e: Element, caption: Element | None) -> set[str]:
     """Casefolded words that name an element in an instruction: its own text (unless it is a value, as in
     a spin box) and its caption's."""
-    texts = [caption.text] if caption is not None else []
-    if e.kind not in VALUED:
-        texts.append(e.text)
+    return set(
+        _element_words(None if caption is None else caption.text, None if e.kind in VALUED else e.text)
+    )
+
+
+@lru_cache(maxsize=65536)
+def _element_words(caption: str | None, own: str | None) -> frozenset[str]:
     out = set()
-    for t in texts:
-        out.update(m.group(0) for m in _TOKEN.finditer(fold(t)) if m.group(0).isalnum())
+    for t in (caption, own):
+        if t is not None:
+            out.update(m.group(0) for m in _TOKEN.finditer(fold(t)) if m.group(0).isalnum())
     out = {w for w in out if parse_number(w) is None}
     # a name made of stopwords only ("To:" over a mail's recipient field) still names its element
-    return {w for w in out if w not in STOPWORDS} or out
+    return frozenset({w for w in out if w not in STOPWORDS} or out)
+
+
+@lru_cache(maxsize=256)
+def instruction_cues(instruction: str, limit: int) -> InstructionCues:
+    """`InstructionCues`, cached: an agent parses its one instruction once, not on every step. The
+    result is shared, so it is read-only (its ``quoted`` array refuses writes)."""
+    cues = InstructionCues(instruction, limit)
+    cues.quoted.flags.writeable = False
+    return cues
 
 
 class InstructionCues:
@@ -116,17 +132,25 @@ class InstructionCues:
         self.numbers = [(i, n) for i, t in enumerate(self.tokens) if (n := parse_number(t)) is not None
                         and prev.get(i) not in ORDINAL_NOUNS and after.get(i) not in PLURAL_ORDINALS]  # fmt: skip
         self.quoted = np.zeros(len(self.tokens), np.float32)
-        open_at, text = None, instruction
-        pos = [m.start() for m in _TOKEN.finditer(instruction)][:limit]
+        # A quote mark opens after a space or bracket (or another quote) and before a non-space; it
+        # closes an open quote after a non-space and before a space, punctuation or the end. Anything
+        # else is an apostrophe ("don't", "Bob's"). Quotes nest ("Apply 'uncheck 'Wifi''"): every token
+        # inside at least one pair is quoted.
+        text = instruction
+        spans = [(m.start(), m.end()) for m in _TOKEN.finditer(instruction)][:limit]
+        stack: list[int] = []
         for i, t in enumerate(self.tokens):
             if t not in QUOTES:
                 continue
-            before = text[pos[i] - 1] if pos[i] > 0 else " "
-            if open_at is None and (before.isspace() or before in "(["):
-                open_at = i
-            elif open_at is not None:
+            start, end = spans[i]
+            before = text[start - 1] if start > 0 else " "
+            after = text[end] if end < len(text) else " "
+            if stack and not before.isspace() and not (after.isalnum() or after == "_"):
+                open_at = stack.pop()
                 self.quoted[open_at + 1 : i] = 1.0
-                open_at = None
+            elif (before.isspace() or before in "([" or before in QUOTES) and not after.isspace():
+                stack.append(i)
+        self.quoted[[i for i, t in enumerate(self.tokens) if t in QUOTES]] = 0.0  # the marks themselves
 
     # -------------------------------------------------------------------------------- mentions
     def mention(self, words: set[str]) -> list[int]:

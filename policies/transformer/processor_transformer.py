@@ -123,8 +123,17 @@ class InstructionMatch:
         self.text = C.fold(instruction)
         self.words = {m.group(0) for m in WORD_RE.finditer(self.text) if m.group(0).isalnum()}
         self.grams = _trigrams(self.text)
+        self._seen: dict[str, tuple[float, float, float]] = {}  # element texts recur on every step
 
     def __call__(self, text: str) -> tuple[float, float, float]:
+        hit = self._seen.get(text)
+        if hit is None:
+            if len(self._seen) >= 4096:  # a long live session (OCR noise) must not grow it forever
+                self._seen.clear()
+            hit = self._seen[text] = self._match(text)
+        return hit
+
+    def _match(self, text: str) -> tuple[float, float, float]:
         t = C.fold(text).strip()
         if not t:
             return 0.0, 0.0, 0.0
@@ -133,6 +142,12 @@ class InstructionMatch:
         grams = _trigrams(t)
         g = len(grams & self.grams) / len(grams) if grams else 0.0
         return w, g, float(t in self.text)
+
+
+@lru_cache(maxsize=256)
+def instruction_match(instruction: str) -> InstructionMatch:
+    """`InstructionMatch`, cached per instruction (it memoises the texts it has matched)."""
+    return InstructionMatch(instruction)
 
 
 def _trigrams(text: str) -> set[str]:
@@ -345,7 +360,7 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
     geom = np.zeros((T, N, GEOM_DIM), np.float32)
     state = np.zeros((T, N, state_dim(cfg)), np.float32)
     ifeat = np.zeros((T, len(instr_spans), WORD_DIM), np.float32) if cfg.cues else None
-    icues = C.InstructionCues(instr, W) if cfg.cues else None
+    icues = C.instruction_cues(instr, W) if cfg.cues else None
     if cfg.cues and clicks is None:
         clicks = episode_clicks(rec)
     kind = np.zeros((T, N), np.int64)
@@ -355,7 +370,7 @@ def encode_episode(rec: EpisodeRecord, cfg: TransformerPolicyConfig, *, keep_tar
     elem_words: list[list[list[str]]] = []
     elem_word_spans: list[list[list[tuple[int, int]]]] = []
     kinds = {k: i for i, k in enumerate(cfg.kinds)}
-    match = InstructionMatch(instr)
+    match = instruction_match(instr)
     step_numbers: list[list[int | None]] = [[] for _ in range(T)]  # per shown element: its number (cues)
     for t, st in enumerate(rec.steps):
         texts, words, spans_t = [], [], []

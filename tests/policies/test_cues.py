@@ -450,3 +450,16 @@ def test_a_labelled_value_in_a_list_is_copied_whole_without_its_label():
     code = toks.index("27256")
     assert labelled_value(last, 48, code, code) == (code, code)  # the last item: its end is not written
     assert labelled_value(last, 48, code - 2, code) == (code, code)  # but its label still goes
+
+
+def test_quotes_nest_and_an_apostrophe_inside_quotes_does_not_close_them():
+    def inside(text: str) -> list[str]:
+        cues = C.InstructionCues(text, 48)
+        return [t for t, q in zip(cues.tokens, cues.quoted, strict=True) if q]
+
+    assert inside("Open 'Bob's file' now") == ["Bob", "s", "file"]  # the apostrophe is not a quote
+    assert inside("Apply 'uncheck 'Accept terms'', then 'set Age to 14'.") == [
+        "uncheck", "Accept", "terms", "set", "Age", "to", "14"
+    ]  # fmt: skip
+    assert inside("Type 'abc and stop") == []  # never closed: nothing is quoted
+    assert inside('Say "hi". Then don’t stop') == ["hi"]
