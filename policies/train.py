@@ -68,6 +68,7 @@ class TrainConfig:
     # unseen words: per episode probability of renaming buttons (`rename_buttons`)
     rename: float = 0.0
     rename_unrelated: float = 0.25  # of those renames, the share of navigation buttons given unrelated words
+    rename_novel: float = 0.0  # of the unrelated words, the share that are made up (`novel_word`)
     # unseen phrasing: per episode probability of rewording the instruction (`reword`)
     reword: float = 0.0
     # unseen layouts: per episode probability of extra widgets no step acts on (`add_clutter`)
@@ -214,7 +215,25 @@ def _role(text: str) -> str | None:
     return word if word in NAV_SYNONYMS else None
 
 
-def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.25) -> EpisodeRecord:
+#: Letters of `novel_word`'s syllables: onset consonants (and clusters), vowels, codas.
+_ONSETS = ("b", "br", "c", "ch", "d", "dr", "f", "fl", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "pl", "qu",
+           "r", "s", "sh", "st", "t", "tr", "v", "w", "z")  # fmt: skip
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "oo", "y")
+_CODAS = ("", "", "", "n", "r", "l", "s", "t", "m", "ck", "nd", "x")
+
+
+def novel_word(rng: random.Random) -> str:
+    """A made-up, pronounceable word of 2-3 syllables ("Brolan", "Steaxim"): a button text no vocabulary
+    has, whose character n-grams the policy has rarely seen, like an unfamiliar app's words."""
+    syllables = [
+        rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(rng.randint(2, 3))
+    ]
+    return "".join(syllables).capitalize()
+
+
+def rename_buttons(
+    rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.25, novel: float = 0.0
+) -> EpisodeRecord:
     """Unseen words, same task: rename element texts consistently on every step, so the policy cannot rely
     on the exact words of the training templates (a held-out app may say "Continue" for "Next").
 
@@ -223,6 +242,10 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
       and its enabled state (Finish: rightmost, enabled on the last page).
     - An element text the instruction names as a whole phrase ("click Export") gets an unrelated word in
       both places (instruction and screen), so the policy matches strings instead of recalling them.
+    - With probability ``novel`` an unrelated word is made up (`novel_word`) instead of drawn from the
+      sandbox's vocabulary: a policy that only ever saw known words picks by the word, not by the place,
+      when a held-out app's buttons say something it has never read (measured: Back/Next/Finish shown
+      as Walrus/Pepper/Ginger, 0 of 12 wizards finished; as vocabulary words, 12 of 12).
     - So does a field's caption ("Email:" beside its text field, "Email: ada@x.org" in the instruction),
       sometimes with a short word ("Via:"), so forms are filled by matching names, not by known names.
 
@@ -238,6 +261,18 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
             if w not in on_screen and w not in HELDOUT_NAV_WORDS and w.casefold() not in role_words]  # fmt: skip
     texts = {e.text for st in rec.steps for e in st.elements if e.kind in RENAMED_KINDS and e.text.strip()}
     instruction = rec.instruction
+    made_up: set[str] = set()
+
+    def draw() -> str:
+        """An unrelated word: made up with probability ``novel``, else one from the vocabulary pool."""
+        if novel > 0 and rng.random() < novel:
+            word = novel_word(rng)
+            while word in on_screen or word in made_up or word.casefold() in role_words:
+                word = novel_word(rng)
+            made_up.add(word)
+            return word
+        return pool.pop(rng.randrange(len(pool)))
+
     nav: dict[str, str] = {}
     named: dict[str, str] = {}
     # all of an episode's navigation buttons lose their role words together, or none: with one role word
@@ -254,9 +289,9 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
             if options and (not lose_roles or not pool):
                 nav[text] = rng.choice(options)
             elif pool:
-                nav[text] = pool.pop(rng.randrange(len(pool)))
+                nav[text] = draw()
         elif pool and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", instruction, re.IGNORECASE):
-            named[text] = pool.pop(rng.randrange(len(pool)))
+            named[text] = draw()
     stems: dict[str, str] = {}  # caption label -> the name it gives its field
     for text in sorted({e.text for st in rec.steps for e in st.elements if e.kind == "label"}):
         m = _CAPTION.match(text)
@@ -270,7 +305,7 @@ def rename_buttons(rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.
         if short and rng.random() < 0.3:
             word = short.pop(rng.randrange(len(short)))
         elif pool:
-            word = pool.pop(rng.randrange(len(pool)))
+            word = draw()
         else:
             continue
         captions[text] = f"{word}:"
@@ -537,7 +572,7 @@ class Trainer:
         tc = self.tc
         changed = rec
         if tc.rename > 0 and self.rng.random() < tc.rename:
-            changed = rename_buttons(changed, self.rng, tc.rename_unrelated)
+            changed = rename_buttons(changed, self.rng, tc.rename_unrelated, tc.rename_novel)
             changed = rename_list_items(changed, self.rng)
         if tc.clutter > 0 and self.rng.random() < tc.clutter:
             changed = add_clutter(changed, self.rng)

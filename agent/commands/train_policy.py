@@ -35,6 +35,9 @@ def policy(
     rename_unrelated: float = typer.Option(
         0.25, "--rename-unrelated", help="Share of renamed navigation buttons given an unrelated word."
     ),
+    rename_novel: float = typer.Option(
+        0.0, "--rename-novel", help="Share of unrelated words that are made up rather than vocabulary words."
+    ),
     reword: float = typer.Option(
         0.0, "--reword", help="Per-episode probability of rewording the instruction (unseen phrasing)."
     ),
@@ -78,7 +81,7 @@ def policy(
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, rename=rename,
-                     rename_unrelated=rename_unrelated, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
+                     rename_unrelated=rename_unrelated, rename_novel=rename_novel, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
                      dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
                      detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip

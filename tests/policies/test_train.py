@@ -369,6 +369,28 @@ def test_rename_unrelated_sets_how_often_a_navigation_button_loses_its_role_word
     assert not any(n in NAV_SYNONYMS["next"] for n in names[1.0]) and "Next >" not in names[1.0]
 
 
+def test_rename_novel_makes_up_unrelated_words_that_no_vocabulary_has():
+    from agent.envs.sandbox import vocab as V
+    from agent.types import Element
+    from policies.train import NAV_SYNONYMS, rename_buttons
+
+    nav = [Element((10 + 80 * i, 10, 80 + 80 * i, 30), "button", text=t, id=i)
+           for i, t in enumerate(("< Back", "Next >", "Finish"))]  # fmt: skip
+    rec = EpisodeRecord(
+        "Walk through the wizard.", (640, 400), [StepRecord(nav, Click(*nav[1].center), nav[1])]
+    )
+    vocab = set(V.VERBS) | set(V.NOUNS)
+    roles = {w.casefold() for group in NAV_SYNONYMS.values() for w in group}
+    for novel, made_up in ((0.0, False), (1.0, True)):
+        for seed in range(20):
+            out = rename_buttons(rec, random.Random(seed), unrelated=1.0, novel=novel)
+            words = [e.text for e in out.steps[0].elements]
+            assert len(set(words)) == 3 and not {w.casefold() for w in words} & roles
+            assert all((w not in vocab) == made_up for w in words), words
+            assert all(w.isalpha() and w[0].isupper() for w in words)
+            assert out.steps[0].label_target.text == words[1]  # the labelled target is renamed with it
+
+
 def test_reword_changes_the_phrasing_but_never_a_target_or_a_typed_text():
     from policies.train import reword
 
