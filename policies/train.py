@@ -242,12 +242,12 @@ def rename_buttons(
       and its enabled state (Finish: rightmost, enabled on the last page).
     - An element text the instruction names as a whole phrase ("click Export") gets an unrelated word in
       both places (instruction and screen), so the policy matches strings instead of recalling them.
-    - With probability ``novel`` an unrelated word is made up (`novel_word`) instead of drawn from the
-      sandbox's vocabulary: a policy that only ever saw known words picks by the word, not by the place,
-      when a held-out app's buttons say something it has never read (measured: Back/Next/Finish shown
-      as Walrus/Pepper/Ginger, 0 of 12 wizards finished; as vocabulary words, 12 of 12).
     - So does a field's caption ("Email:" beside its text field, "Email: ada@x.org" in the instruction),
       sometimes with a short word ("Via:"), so forms are filled by matching names, not by known names.
+    - With probability ``novel`` an unrelated word is made up (`novel_word`; never a vocabulary or a
+      held-out word) instead of drawn from the sandbox's vocabulary. A policy that only ever saw known
+      words picks wizard buttons by the word, not by the place, when their words are new (measured on 12
+      held-out wizards: as Back/Next/Finish 12 finished, as Walrus/Pepper/Ginger none).
 
     Texts that a step types are never renamed (their copy labels would break).
     """
@@ -261,15 +261,16 @@ def rename_buttons(
             if w not in on_screen and w not in HELDOUT_NAV_WORDS and w.casefold() not in role_words]  # fmt: skip
     texts = {e.text for st in rec.steps for e in st.elements if e.kind in RENAMED_KINDS and e.text.strip()}
     instruction = rec.instruction
-    made_up: set[str] = set()
+    # a made-up word is never on screen, a vocabulary word, a held-out one ("Do"+"ne") or one drawn before
+    taken = on_screen | HELDOUT_NAV_WORDS | set(V.VERBS) | set(V.NOUNS) if novel > 0 else set()
 
     def draw() -> str:
         """An unrelated word: made up with probability ``novel``, else one from the vocabulary pool."""
         if novel > 0 and rng.random() < novel:
             word = novel_word(rng)
-            while word in on_screen or word in made_up or word.casefold() in role_words:
+            while word in taken or word.casefold() in role_words:
                 word = novel_word(rng)
-            made_up.add(word)
+            taken.add(word)
             return word
         return pool.pop(rng.randrange(len(pool)))
 

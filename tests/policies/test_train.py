@@ -372,7 +372,7 @@ def test_rename_unrelated_sets_how_often_a_navigation_button_loses_its_role_word
 def test_rename_novel_makes_up_unrelated_words_that_no_vocabulary_has():
     from agent.envs.sandbox import vocab as V
     from agent.types import Element
-    from policies.train import NAV_SYNONYMS, rename_buttons
+    from policies.train import HELDOUT_NAV_WORDS, NAV_SYNONYMS, rename_buttons
 
     nav = [Element((10 + 80 * i, 10, 80 + 80 * i, 30), "button", text=t, id=i)
            for i, t in enumerate(("< Back", "Next >", "Finish"))]  # fmt: skip
@@ -387,8 +387,27 @@ def test_rename_novel_makes_up_unrelated_words_that_no_vocabulary_has():
             words = [e.text for e in out.steps[0].elements]
             assert len(set(words)) == 3 and not {w.casefold() for w in words} & roles
             assert all((w not in vocab) == made_up for w in words), words
+            assert not set(words) & HELDOUT_NAV_WORDS
             assert all(w.isalpha() and w[0].isupper() for w in words)
             assert out.steps[0].label_target.text == words[1]  # the labelled target is renamed with it
+
+
+def test_rename_novel_never_makes_up_a_held_out_role_or_vocabulary_word(monkeypatch):
+    import policies.train as T
+    from agent.envs.sandbox import vocab as V
+    from agent.types import Element
+
+    made = iter(["Done", "Finish", V.NOUNS[0], "Zorbel", "Quaxit", "Brolan"])
+    monkeypatch.setattr(T, "novel_word", lambda rng: next(made))
+    nav = [
+        Element((10, 10, 80, 30), "button", text="< Back", id=0),
+        Element((90, 10, 160, 30), "button", text="Next >", id=1),
+    ]
+    rec = EpisodeRecord(
+        "Walk through the wizard.", (640, 400), [StepRecord(nav, Click(*nav[1].center), nav[1])]
+    )
+    out = T.rename_buttons(rec, random.Random(0), unrelated=1.0, novel=1.0)
+    assert sorted(e.text for e in out.steps[0].elements) == ["Quaxit", "Zorbel"]
 
 
 def test_reword_changes_the_phrasing_but_never_a_target_or_a_typed_text():
