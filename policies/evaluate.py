@@ -8,6 +8,11 @@ is the ablation (no memory read-out, no text registers).
 
 The expert runs the same tasks to give the reference step counts (``mean_steps`` vs ``expert_mean_steps``,
 over the tasks both solved).
+
+A long evaluation loses nothing: ``on_report`` receives the report so far after every episode (the CLI
+writes it to ``--out``), ``max_minutes`` stops starting new tasks after that long, and Ctrl-C stops after
+the episode in progress. A report of fewer tasks than planned says so (``complete`` false, ``planned``,
+``stopped``); its rates are over the tasks that ran, which cycle through the families in order.
 """
 
 from __future__ import annotations
@@ -104,13 +109,15 @@ def evaluate(
     families: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     threads: int = 1,
+    max_minutes: float | None = None,
+    on_report: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the policy on ``n`` tasks of ``split`` and summarise (see `summarize`)."""
+    """Run the policy on ``n`` tasks of ``split`` and summarise (see `summarize`); ``max_minutes`` and
+    ``on_report`` as in the module's docstring."""
     import torch
 
     from agent.envs.sandbox.env import SandboxEnv
     from agent.envs.sandbox.families import generate_split
-    from agent.loop import run_episode
     from policies.scripted import ExpertPolicy
     from policies.transformer.policy_transformer import make_transformer_policy
 
@@ -121,29 +128,52 @@ def evaluate(
     perception = make_perception(detector_weights) if elements == "detected" else None
     tasks = generate_split(split, n, seed=seed, families=families)
     ref = ExpertPolicy() if expert else None
-    records = []
+    records: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    stopped = None
+
+    def report() -> dict[str, Any]:
+        out = summarize(records, time.perf_counter() - t0)
+        out.update(split=split, n=n, seed=seed, elements=elements, memory=memory,
+                   weights=str(weights or "weights/policy"), planned=len(tasks),
+                   complete=len(records) == len(tasks), stopped=stopped)  # fmt: skip
+        return out
+
     with SandboxEnv() as env:
         for i, st in enumerate(tasks):
-            task = st.to_task()
-            if perception is not None and hasattr(perception, "reset"):
-                perception.reset()
-            res = run_episode(env, policy, task, max_steps=st.max_steps, perception=perception)
-            decide = [s.timings.get("decide", 0.0) for s in res.steps]
-            rec = {
-                "index": i, "id": st.id, "family": st.family, "template": st.template,
-                "heldout_kind": heldout_kind({"split": st.split, "template": st.template}),
-                "success": bool(res.success), "steps": len(res.steps), "reason": res.reason,
-                "decide_ms": sum(decide) / max(1, len(decide)),
-            }  # fmt: skip
-            if not res.success:
-                rec["unmet"] = env.failures()
-            if ref is not None:
-                eres = run_episode(env, ref, task, max_steps=st.max_steps)
-                rec["expert_success"], rec["expert_steps"] = bool(eres.success), len(eres.steps)
-            records.append(rec)
+            if max_minutes is not None and time.perf_counter() - t0 >= max_minutes * 60:
+                stopped = f"time limit ({max_minutes:g} min)"
+                break
+            try:
+                records.append(_episode(env, policy, ref, perception, st, i))
+            except KeyboardInterrupt:  # the episode in progress is dropped, the finished ones are kept
+                stopped = "interrupted"
+                break
+            if on_report is not None:
+                on_report(report())
             if progress is not None:
                 progress(i + 1, len(tasks))
-    out = summarize(records, time.perf_counter() - t0)
-    out.update(split=split, n=n, elements=elements, memory=memory, weights=str(weights or "weights/policy"))
-    return out
+    return report()
+
+
+def _episode(env, policy, ref, perception, st, index: int) -> dict[str, Any]:
+    """One task: the policy's episode (and the expert's, for step counts) as a report record."""
+    from agent.loop import run_episode
+
+    task = st.to_task()
+    if perception is not None and hasattr(perception, "reset"):
+        perception.reset()
+    res = run_episode(env, policy, task, max_steps=st.max_steps, perception=perception)
+    decide = [s.timings.get("decide", 0.0) for s in res.steps]
+    rec = {
+        "index": index, "id": st.id, "family": st.family, "template": st.template,
+        "heldout_kind": heldout_kind({"split": st.split, "template": st.template}),
+        "success": bool(res.success), "steps": len(res.steps), "reason": res.reason,
+        "decide_ms": sum(decide) / max(1, len(decide)),
+    }  # fmt: skip
+    if not res.success:
+        rec["unmet"] = env.failures()
+    if ref is not None:
+        eres = run_episode(env, ref, task, max_steps=st.max_steps)
+        rec["expert_success"], rec["expert_steps"] = bool(eres.success), len(eres.steps)
+    return rec
