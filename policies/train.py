@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from agent.errors import DeskpilotError
-from agent.types import Element, Task
+from agent.types import Element, Task, TypeText
 from policies.transformer.configuration_transformer import TransformerPolicyConfig
 from policies.transformer.modeling_transformer import TransformerPolicyModel
 from policies.transformer.policy_transformer import save_pretrained
@@ -65,6 +65,8 @@ class TrainConfig:
     # robustness to detection noise: per element drop probability and box jitter (fraction of its size)
     drop_elements: float = 0.0
     jitter: float = 0.0
+    # per episode probability of seeing it as perception would (`as_detected`: no state, confusions, typos)
+    as_detected: float = 0.0
     # unseen words: per episode probability of renaming buttons (`rename_buttons`)
     rename: float = 0.0
     rename_unrelated: float = 0.25  # of those renames, the share of navigation buttons given unrelated words
@@ -187,6 +189,71 @@ def augment(rec: EpisodeRecord, rng: random.Random, drop: float, jitter: float) 
                 e = Element((nx1, ny1, nx2, ny2), e.kind, e.score, e.text, e.embedding, e.state, e.id)
             els.append(e)
         del keep_ids
+        steps.append(StepRecord(els, st.label, st.label_target, st.done, st.done_target))
+    return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
+
+
+#: Kinds the detector confuses (its held-out per-class errors): an element of the key kind is sometimes
+#: reported as one of the value kinds.
+DETECTOR_CONFUSIONS: dict[str, tuple[str, ...]] = {
+    "menu_item": ("label", "list_item"), "list_item": ("label", "menu_item"), "label": ("list_item", "link"),
+    "text_area": ("text_field",), "spin": ("combo", "text_field"), "combo": ("spin", "button"),
+    "radio": ("checkbox",), "checkbox": ("radio",), "slider": ("progress",), "link": ("label",),
+}  # fmt: skip
+#: Characters OCR mistakes for one another (either way).
+_OCR_SWAPS = (("l", "1"), ("I", "l"), ("O", "0"), ("o", "0"), ("S", "5"), ("B", "8"), ("rn", "m"), ("e", "c"))
+
+
+def ocr_typo(text: str, rng: random.Random) -> str:
+    """``text`` with one OCR-like mistake: a look-alike character swapped, a character dropped, or a
+    trailing colon lost ("Email:" -> "Email")."""
+    if not text:
+        return text
+    if text.endswith(":") and rng.random() < 0.3:
+        return text[:-1]
+    swaps = [(a, b) for a, b in _OCR_SWAPS if a in text] + [(b, a) for a, b in _OCR_SWAPS if b in text]
+    if swaps and rng.random() < 0.7:
+        a, b = rng.choice(swaps)
+        at = [i for i in range(len(text)) if text.startswith(a, i)]
+        i = rng.choice(at)
+        return text[:i] + b + text[i + len(a) :]
+    if len(text) < 3:
+        return text
+    i = rng.randrange(len(text))
+    return text[:i] + text[i + 1 :]
+
+
+def as_detected(
+    rec: EpisodeRecord, rng: random.Random, confuse: float = 0.08, typo: float = 0.1
+) -> EpisodeRecord:
+    """The episode as the detector and OCR would report it, on every step alike: no ground-truth state
+    (checked, enabled, focused, values: perception reads none), detector-like scores, some kinds confused
+    (`DETECTOR_CONFUSIONS`, per element with probability ``confuse``) and some texts misread (`ocr_typo`,
+    with probability ``typo``). A policy trained on ground truth alone meets all of these at once when it
+    acts on detected elements. The targets keep their kinds (the labels stay valid) and no text a step
+    types is misread (it is copied from the screen)."""
+    typed = [st.label.text for st in rec.steps if isinstance(getattr(st, "label", None), TypeText)]
+    typed = [t.strip() for t in typed if t and t.strip()]
+    # one decision per distinct element (by text and kind), so a widget is misread the same way on every step
+    kinds: dict[tuple[str, str], str] = {}
+    texts: dict[tuple[str, str], str] = {}
+    steps = []
+    for st in rec.steps:
+        targets = [t for t in (st.label_target, st.done_target) if t is not None]
+        els = []
+        for e in st.elements:
+            key = (e.kind, e.text)
+            protected = any(e is t or e.box == t.box for t in targets)
+            if key not in kinds:
+                options = DETECTOR_CONFUSIONS.get(e.kind)
+                kinds[key] = rng.choice(options) if options and rng.random() < confuse else e.kind
+                misread = (
+                    e.text and rng.random() < typo and not any(e.text in t or t in e.text for t in typed)
+                )
+                texts[key] = ocr_typo(e.text, rng) if misread else e.text
+            kind = e.kind if protected else kinds[key]
+            score = rng.uniform(0.45, 1.0)
+            els.append(Element(e.box, kind, score, texts[key], e.embedding, {}, e.id))
         steps.append(StepRecord(els, st.label, st.label_target, st.done, st.done_target))
     return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
 
@@ -579,6 +646,8 @@ class Trainer:
             changed = add_clutter(changed, self.rng)
         if tc.reword > 0 and self.rng.random() < tc.reword:
             changed = reword(changed, self.rng)
+        if tc.as_detected > 0 and self.rng.random() < tc.as_detected:
+            changed = as_detected(changed, self.rng)
         if changed is not rec:
             return encode_episode(augment(changed, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         if tc.drop_elements > 0 or tc.jitter > 0:

@@ -27,6 +27,12 @@ def policy(
         0.0, "--drop-elements", help="Per-element drop probability (detection noise)."
     ),
     jitter: float = typer.Option(0.0, "--jitter", help="Box jitter, a fraction of the box size."),
+    as_detected: float = typer.Option(
+        0.0,
+        "--as-detected",
+        help="Per-episode probability of training on it as perception reports it: no ground-truth state, "
+        "detector-like scores, some kinds confused and texts misread.",
+    ),
     rename: float = typer.Option(
         0.0,
         "--rename",
@@ -80,7 +86,7 @@ def policy(
     if not data and not resume:
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
-                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, rename=rename,
+                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, as_detected=as_detected, rename=rename,
                      rename_unrelated=rename_unrelated, rename_novel=rename_novel, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
                      dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
                      detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,
@@ -102,6 +108,7 @@ def policy(
             ("reword", reword),
             ("rename", rename),
             ("clutter", clutter),
+            ("as_detected", as_detected),
             ("dagger_share", dagger_share),
         ):
             if value > 0:

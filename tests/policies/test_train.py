@@ -471,3 +471,48 @@ def test_cli_export_copies_the_model_asked_for_with_its_step(demos: Path, tmp_pa
     assert meta["source"] == str(out / "best") and meta["step"] == best["step"]
     assert main([*base, "--export", str(tmp_path / "x"), "--export-from", "newest"]) != 0
     assert "--export-from must be best or last" in capsys.readouterr().err
+
+
+def test_as_detected_drops_state_misreads_consistently_and_keeps_labels_valid():
+    from policies.train import DETECTOR_CONFUSIONS, as_detected
+
+    box = Element(
+        (20, 20, 120, 44), "checkbox", text="Dark mode", state={"checked": False, "enabled": True}, id=0
+    )
+    code = Element((20, 60, 120, 80), "label", text="Code: 7Q1L0", id=1)
+    field = Element((20, 100, 300, 124), "text_field", state={"focused": True}, id=2)
+    items = [Element((20, 140 + 20 * k, 200, 158 + 20 * k), "menu_item", text=f"Item {k} lo", id=3 + k)
+             for k in range(30)]  # fmt: skip
+    screen = [box, code, field, *items]
+    steps = [StepRecord(screen, Click(*box.center), box), StepRecord(screen, TypeText("7Q1L0"), field),
+             StepRecord(screen, Finished(True), None)]  # fmt: skip
+    rec = EpisodeRecord("Tick Dark mode and enter the code", (640, 400), steps)
+    seen = as_detected(rec, random.Random(3), confuse=1.0, typo=1.0)
+    for st in seen.steps:
+        assert all(e.state == {} and 0.45 <= e.score <= 1.0 for e in st.elements)
+        assert [e.box for e in st.elements] == [e.box for e in screen]
+    first, second = seen.steps[0].elements, seen.steps[1].elements
+    assert first[0].kind == "checkbox"  # the first step's target keeps its kind
+    assert first[1].text == code.text  # holds the typed code: never misread
+    assert all(e.kind in DETECTOR_CONFUSIONS["menu_item"] for e in first[3:])  # confuse=1: every item
+    assert sum(a.text != b.text for a, b in zip(first[3:], items, strict=True)) >= 25  # typo=1 (rare no-ops)
+    assert [(e.kind, e.text) for e in first[3:]] == [
+        (e.kind, e.text) for e in second[3:]
+    ]  # alike on every step
+    cfg = TransformerPolicyConfig(**TINY)
+    a, b = encode_episode(rec, cfg)["labels"], encode_episode(seen, cfg)["labels"]
+    for key in ("act", "tgt", "span", "write"):  # the same actions, targets, copied text and registers
+        assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
+    assert int(torch.as_tensor(a["tgt"])[0]) >= 0
+    untouched = as_detected(rec, random.Random(3), confuse=0.0, typo=0.0)
+    assert [(e.kind, e.text) for e in untouched.steps[0].elements] == [(e.kind, e.text) for e in screen]
+
+
+def test_ocr_typo_makes_one_look_alike_mistake():
+    from policies.train import ocr_typo
+
+    rng = random.Random(0)
+    outs = {ocr_typo("Email:", rng) for _ in range(200)}
+    assert "Email" in outs and "Emai1:" in outs
+    assert all(abs(len(o) - len("Email:")) <= 1 for o in outs) and "Email:" not in outs
+    assert ocr_typo("", rng) == "" and ocr_typo("OK", random.Random(5)) in {"OK", "0K"}
