@@ -224,25 +224,41 @@ def ocr_typo(text: str, rng: random.Random) -> str:
 
 
 def as_detected(
-    rec: EpisodeRecord, rng: random.Random, confuse: float = 0.08, typo: float = 0.1
+    rec: EpisodeRecord, rng: random.Random, confuse: float = 0.08, typo: float = 0.1, spurious: int = 3
 ) -> EpisodeRecord:
-    """The episode as the detector and OCR would report it, on every step alike: no ground-truth state
-    (checked, enabled, focused, values: perception reads none), detector-like scores, some kinds confused
-    (`DETECTOR_CONFUSIONS`, per element with probability ``confuse``) and some texts misread (`ocr_typo`,
-    with probability ``typo``). A policy trained on ground truth alone meets all of these at once when it
-    acts on detected elements. The targets keep their kinds (the labels stay valid) and no text a step
-    types is misread (it is copied from the screen)."""
+    """The episode as the detector and OCR would report it: no ground-truth state (checked, enabled,
+    focused, values: perception reads none), detector-like scores, some kinds confused
+    (`DETECTOR_CONFUSIONS`, per element with probability ``confuse``), some texts misread (`ocr_typo`,
+    with probability ``typo``) and up to ``spurious`` false detections at lower scores: a widget found a
+    second time as another kind, or two neighbours read as one ("Dark System" as a spin box).
+
+    A widget is misread the same way on every step until its look changes (a radio once ticked may be
+    taken for a checkbox). The targets keep their kinds (the labels stay valid) and no text a step types
+    is misread (it is copied from the screen). A policy trained on ground truth alone meets all of these
+    at once when it acts on detected elements."""
     typed = [st.label.text for st in rec.steps if isinstance(getattr(st, "label", None), TypeText)]
     typed = [t.strip() for t in typed if t and t.strip()]
-    # one decision per distinct element (by text and kind), so a widget is misread the same way on every step
-    kinds: dict[tuple[str, str], str] = {}
-    texts: dict[tuple[str, str], str] = {}
+    kinds: dict[tuple, str] = {}
+    texts: dict[tuple, str] = {}
+    scores: dict[tuple, float] = {}
+    # false detections, kept across steps: (source key, other key or None, kind, score, growth)
+    keys = sorted({(e.kind, e.text) for st in rec.steps for e in st.elements if e.text}, key=str)
+    fakes = []
+    for _ in range(rng.randint(0, spurious) if keys else 0):
+        a = rng.choice(keys)
+        b = rng.choice(keys) if rng.random() < 0.5 else None
+        kind = rng.choice(
+            DETECTOR_CONFUSIONS.get(a[0], ("label",))
+            if b is None
+            else ("spin", "combo", "text_field", "list_item", "label")
+        )
+        fakes.append((a, b, kind, rng.uniform(0.35, 0.7), rng.uniform(0.0, 0.15)))
     steps = []
     for st in rec.steps:
         targets = [t for t in (st.label_target, st.done_target) if t is not None]
         els = []
         for e in st.elements:
-            key = (e.kind, e.text)
+            key = (e.kind, e.text, e.state.get("checked") if e.state else None)
             protected = any(e is t or e.box == t.box for t in targets)
             if key not in kinds:
                 options = DETECTOR_CONFUSIONS.get(e.kind)
@@ -251,11 +267,24 @@ def as_detected(
                     e.text and rng.random() < typo and not any(e.text in t or t in e.text for t in typed)
                 )
                 texts[key] = ocr_typo(e.text, rng) if misread else e.text
+                scores[key] = rng.uniform(0.5, 1.0)
             kind = e.kind if protected else kinds[key]
-            score = rng.uniform(0.45, 1.0)
-            els.append(Element(e.box, kind, score, texts[key], e.embedding, {}, e.id))
+            els.append(Element(e.box, kind, scores[key], texts[key], e.embedding, {}, e.id))
+        by_key = {(e.kind, e.text): e for e in st.elements}
+        for a, b, kind, score, grow in fakes:
+            ea, eb = by_key.get(a), by_key.get(b) if b is not None else None
+            if ea is None or (b is not None and (eb is None or eb is ea)):
+                continue
+            x1, y1, x2, y2 = ea.box if eb is None else _union(ea.box, eb.box)
+            gx, gy = (x2 - x1) * grow, (y2 - y1) * grow
+            text = ea.text if eb is None else f"{ea.text} {eb.text}"
+            els.append(Element((max(0.0, x1 - gx), max(0.0, y1 - gy), x2 + gx, y2 + gy), kind, score, text))
         steps.append(StepRecord(els, st.label, st.label_target, st.done, st.done_target))
     return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
+
+
+def _union(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 #: Navigation buttons (a wizard's) by the word that names their role, and other words for that role. The

@@ -489,9 +489,14 @@ def test_as_detected_drops_state_misreads_consistently_and_keeps_labels_valid():
     rec = EpisodeRecord("Tick Dark mode and enter the code", (640, 400), steps)
     seen = as_detected(rec, random.Random(3), confuse=1.0, typo=1.0)
     for st in seen.steps:
-        assert all(e.state == {} and 0.45 <= e.score <= 1.0 for e in st.elements)
-        assert [e.box for e in st.elements] == [e.box for e in screen]
-    first, second = seen.steps[0].elements, seen.steps[1].elements
+        real, fake = st.elements[: len(screen)], st.elements[len(screen) :]
+        assert all(e.state == {} and 0.5 <= e.score <= 1.0 for e in real)
+        assert [e.box for e in real] == [e.box for e in screen]
+        assert len(fake) <= 3 and all(e.id is None and 0.35 <= e.score <= 0.7 for e in fake)
+        assert [(e.box, e.kind, e.text) for e in fake] == [
+            (e.box, e.kind, e.text) for e in seen.steps[0].elements[len(screen) :]
+        ]  # the same false detections on every step
+    first, second = seen.steps[0].elements[: len(screen)], seen.steps[1].elements[: len(screen)]
     assert first[0].kind == "checkbox"  # the first step's target keeps its kind
     assert first[1].text == code.text  # holds the typed code: never misread
     assert all(e.kind in DETECTOR_CONFUSIONS["menu_item"] for e in first[3:])  # confuse=1: every item
@@ -500,12 +505,21 @@ def test_as_detected_drops_state_misreads_consistently_and_keeps_labels_valid():
         (e.kind, e.text) for e in second[3:]
     ]  # alike on every step
     cfg = TransformerPolicyConfig(**TINY)
-    a, b = encode_episode(rec, cfg)["labels"], encode_episode(seen, cfg)["labels"]
-    for key in ("act", "tgt", "span", "write"):  # the same actions, targets, copied text and registers
+    ea, eb = encode_episode(rec, cfg), encode_episode(seen, cfg)
+    a, b = ea["labels"], eb["labels"]
+    for key in ("act", "tgt", "span"):  # the same actions, targets and copied text
         assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
     assert int(torch.as_tensor(a["tgt"])[0]) >= 0
-    untouched = as_detected(rec, random.Random(3), confuse=0.0, typo=0.0)
+    # register writes: the same element, or none (written as the element count, which the fakes change)
+    assert [int(w) if w < ea["N"] else -1 for w in a["write"]] == [
+        int(w) if w < eb["N"] else -1 for w in b["write"]
+    ]
+    untouched = as_detected(rec, random.Random(3), confuse=0.0, typo=0.0, spurious=0)
     assert [(e.kind, e.text) for e in untouched.steps[0].elements] == [(e.kind, e.text) for e in screen]
+    fakes = [
+        len(as_detected(rec, random.Random(k), spurious=3).steps[0].elements) - len(screen) for k in range(40)
+    ]
+    assert set(fakes) == {0, 1, 2, 3}
 
 
 def test_ocr_typo_makes_one_look_alike_mistake():
