@@ -48,7 +48,9 @@ class Perception:
         bf16: bf16 autocast for the detector. Off by default: on a CPU without native bf16 (AVX2 only, as
             here) it is ~15x slower than fp32 (measured: 36 s vs 2.4 s per 1280x800 frame, one thread);
             `deskpilot bench perception` compares the two on the machine at hand.
-        read_state: read what the pixels tell about widget state (`vision.widget_state`: slider values).
+        read_state: read what the pixels tell about widget state (`vision.widget_state`): slider values,
+            and checkbox/radio states when the detector carries a check reader (``detector.checks``,
+            loaded from ``check_reader.safetensors`` beside its weights).
         cell: diff grid cell size in pixels.
         diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
         margin: pixels added around the changed rectangle before re-detecting it.
@@ -150,7 +152,7 @@ class Perception:
         if self.ocr is not None:
             self.ocr.read_elements(image, elements, origin)
         if self.read_state:
-            read_states(image, elements, origin)
+            read_states(image, elements, origin, getattr(self.detector, "checks", None))
         t3 = time.perf_counter()
         self._store(image, origin, elements)
         self.stats.mode = "full"
@@ -185,7 +187,7 @@ class Perception:
         if self.ocr is not None:
             self.ocr.read_elements(image, new, origin)
         if self.read_state:
-            read_states(image, new, origin)
+            read_states(image, new, origin, getattr(self.detector, "checks", None))
         t3 = time.perf_counter()
         elements = sorted(kept + new, key=lambda e: -e.score)
         self._store(image, origin, elements)

@@ -57,3 +57,64 @@ def test_read_states_fills_slider_state_in_screen_pixels(sliders):
     read_states(img, [slider, button], origin)
     assert abs(slider.state["value"] - value) <= 5 and slider.state["max"] == 100
     assert slider.state["read"] == "pixels" and button.state == {}
+
+
+# ------------------------------------------------------------------------------------- checked or not
+@pytest.fixture(scope="module")
+def heldout_checks():
+    from vision.widget_state import collect_checks
+
+    return collect_checks("heldout", 30, seed=0)
+
+
+def test_shipped_check_reader_reads_held_out_checkboxes_and_radios(heldout_checks):
+    from vision.detector import Detector
+    from vision.widget_state import score_check_reader
+
+    reader = Detector.load("weights/detector").checks  # loaded from beside the detector's weights
+    assert reader is not None
+    score = score_check_reader(reader, heldout_checks)
+    assert score["checked"] >= 20 and score["crops"] - score["checked"] >= 20  # both states were seen
+    assert score["accuracy"] >= 0.95 and score["recall"] >= 0.9 and score["precision"] >= 0.9
+
+
+def test_a_few_episodes_teach_a_reader_that_saves_and_loads(tmp_path, heldout_checks):
+    import torch
+
+    from vision.widget_state import CheckReader, collect_checks, fit_check_reader, score_check_reader
+
+    torch.set_num_threads(1)
+    reader = fit_check_reader(collect_checks("train", 40, seed=3), epochs=15)
+    before = score_check_reader(reader, heldout_checks)
+    assert before["accuracy"] >= 0.85  # far above the share of unchecked crops
+    loaded = CheckReader.load(reader.save(tmp_path).parent)
+    after = score_check_reader(loaded, heldout_checks)
+    assert abs(after["accuracy"] - before["accuracy"]) <= 0.01  # fp16 on disk
+    assert CheckReader.load(tmp_path / "nothing") is None
+
+
+def test_a_check_reader_file_that_does_not_fit_is_a_clear_error(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from agent.errors import WeightsError
+    from vision.widget_state import CHECK_NAME, CheckReader
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / CHECK_NAME), metadata={"hidden": "64", "features": "7"})
+    with pytest.raises(WeightsError, match="other features"):
+        CheckReader.load(tmp_path)
+    (tmp_path / CHECK_NAME).write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match="not a check reader"):
+        CheckReader.load(tmp_path)
+
+
+def test_read_states_sets_checked_only_on_checkboxes_and_radios(heldout_checks):
+    from vision.detector import Detector
+
+    reader = Detector.load("weights/detector").checks
+    img = np.full((60, 200, 3), 240, np.uint8)
+    img[20:34, 10:24] = 40  # a filled square indicator
+    box = Element((10, 20, 120, 34), "checkbox", 0.9, "Dark mode")
+    label = Element((10, 20, 120, 34), "label", 0.9, "Dark mode")
+    read_states(img, [box, label], checks=reader)
+    assert isinstance(box.state["checked"], bool) and "checked" not in label.state

@@ -98,6 +98,7 @@ class Detector(nn.Module):
         logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
         self.model = RTDetrForObjectDetection(hf_config(config))
         self.set_refiner(None)
+        self.checks = None  # a `vision.widget_state.CheckReader` that perception runs after detection
 
     def set_refiner(self, refiner) -> None:
         """A `vision.detector.refine.KindRefiner` that re-decides look-alike kinds after detection (None:
@@ -269,6 +270,9 @@ class Detector(nn.Module):
         from vision.detector.refine import KindRefiner
 
         model.set_refiner(KindRefiner.load(directory))  # None when the folder has no refiner
+        from vision.widget_state import CheckReader
+
+        model.checks = CheckReader.load(directory)  # the checkbox/radio state reader, None when absent
         return model.to(device).eval()
 
     def load_state(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
