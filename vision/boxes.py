@@ -143,6 +143,18 @@ def box_iou(a: ArrayT, b: ArrayT) -> ArrayT:
         return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def box_cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise share of each ``a`` box inside each ``b`` box: a [N, 4], b [M, 4] xyxy -> [N, M] in [0, 1]
+    (intersection over the area of the ``a`` box; 0 for an empty one)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    area = area_xyxy(a)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(area > 0, wh[..., 0] * wh[..., 1] / np.maximum(area, 1e-12), 0.0)
+
+
 def nms(boxes: ArrayT, scores: ArrayT, iou_threshold: float, classes: ArrayT | None = None) -> ArrayT:
     """Greedy non-maximum suppression.
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from agent.types import Element, Observation
 from vision.boxes import letterbox_params
+from vision.detector.postprocess import suppress_duplicates
 from vision.widget_state import read_states
 
 
@@ -51,6 +52,7 @@ class Perception:
         read_state: read what the pixels tell about widget state (`vision.widget_state`): slider values,
             and checkbox/radio states when the detector carries a check reader (``detector.checks``,
             loaded from ``check_reader.safetensors`` beside its weights).
+        dedupe: drop detections that repeat a surer one of the same kind (`suppress_duplicates`).
         cell: diff grid cell size in pixels.
         diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
         margin: pixels added around the changed rectangle before re-detecting it.
@@ -66,6 +68,7 @@ class Perception:
         nms_iou: float = 0.7,
         bf16: bool = False,
         read_state: bool = True,
+        dedupe: bool = True,
         cell: int = 16,
         diff_threshold: float = 1.0,
         margin: int = 48,
@@ -75,7 +78,7 @@ class Perception:
         self.score_threshold, self.nms_iou, self.bf16 = score_threshold, nms_iou, bf16
         self.cell, self.diff_threshold, self.margin = cell, diff_threshold, margin
         self.max_region_fraction = max_region_fraction
-        self.read_state = read_state
+        self.read_state, self.dedupe = read_state, dedupe
         self.stats = PerceptionStats()
         self.reset()
 
@@ -148,6 +151,7 @@ class Perception:
         t1 = time.perf_counter()
         (elements,) = self.detector.detect([image], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
                                            bf16=self.bf16, origin=origin)  # fmt: skip
+        elements = suppress_duplicates(elements) if self.dedupe else elements
         t2 = time.perf_counter()
         if self.ocr is not None:
             self.ocr.read_elements(image, elements, origin)
@@ -184,12 +188,14 @@ class Perception:
 
         kept = [e for e in self._elements if not touches(e)]
         new = [e for e in found if touches(e)]
+        new = suppress_duplicates(new) if self.dedupe else new
         if self.ocr is not None:
             self.ocr.read_elements(image, new, origin)
         if self.read_state:
             read_states(image, new, origin, getattr(self.detector, "checks", None))
         t3 = time.perf_counter()
         elements = sorted(kept + new, key=lambda e: -e.score)
+        elements = suppress_duplicates(elements) if self.dedupe else elements
         self._store(image, origin, elements)
         self.stats.mode = "region"
         self.stats.region = region

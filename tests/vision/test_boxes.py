@@ -71,3 +71,10 @@ def test_nms_keeps_best_and_respects_classes():
     t = B.nms(torch.tensor(boxes), torch.tensor(scores), 0.5)
     assert isinstance(t, torch.Tensor) and t.tolist() == [1, 2]
     assert B.nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+def test_box_cover_is_the_share_of_each_box_inside_the_other():
+    a = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [3, 3, 3, 3]])
+    b = np.array([[0, 0, 20, 10]])
+    assert B.box_cover(a, b)[:, 0].tolist() == [1.0, 1.0, 0.0]  # the last box is empty
+    assert B.box_cover(b, a)[0, :2].tolist() == [0.5, 0.5]

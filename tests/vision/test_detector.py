@@ -134,3 +134,18 @@ def test_small_regions_get_enough_anchors_for_the_queries():
     assert found and all(
         100 <= e.box[0] <= e.box[2] <= 140 and 50 <= e.box[1] <= e.box[3] <= 80 for e in found
     )
+
+
+def test_suppress_duplicates_keeps_the_surer_of_same_kind_repeats():
+    from agent.types import Element
+    from vision.detector.postprocess import suppress_duplicates
+
+    whole = Element((100, 50, 400, 66), "slider", 0.58)
+    left_part = Element((100, 50, 260, 66), "slider", 0.46)  # inside the whole: IoU 0.53 > 0.5
+    shifted = Element((148, 52, 405, 68), "slider", 0.39)  # the same widget, off by a few pixels
+    spin = Element((100, 50, 400, 66), "spin", 0.40)  # another kind at the same place stays
+    below = Element((100, 80, 400, 96), "slider", 0.30)  # another slider
+    tiny_inside = Element((110, 52, 130, 64), "slider", 0.5)  # inside, but a fifteenth of it: not a repeat
+    kept = suppress_duplicates([left_part, spin, shifted, below, whole, tiny_inside])
+    assert kept == [whole, tiny_inside, spin, below]
+    assert suppress_duplicates([]) == [] and suppress_duplicates([spin]) == [spin]
