@@ -118,3 +118,42 @@ def test_read_states_sets_checked_only_on_checkboxes_and_radios(heldout_checks):
     label = Element((10, 20, 120, 34), "label", 0.9, "Dark mode")
     read_states(img, [box, label], checks=reader)
     assert isinstance(box.state["checked"], bool) and "checked" not in label.state
+
+
+def test_perception_reads_states_and_drops_repeats_of_what_the_detector_found():
+    """A detector that finds exactly the sandbox's widgets (no state, no text), each slider twice."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Observation
+    from vision.detector import Detector
+    from vision.perception import Perception
+
+    class Exact:
+        def __init__(self, truth):
+            self.config = Detector.load("weights/detector").config
+            self.checks = Detector.load("weights/detector").checks
+            self.truth = truth
+
+        def detect(self, images, **_):
+            found = [Element(e.box, e.kind, 0.9) for e in self.truth]
+            found += [Element((e.box[0] + 3, e.box[1] + 1, e.box[2] + 3, e.box[3] + 1), e.kind, 0.5)
+                      for e in self.truth if e.kind == "slider"]  # fmt: skip
+            return [found]
+
+    with SandboxEnv() as env:
+        st = next(
+            t
+            for t in generate_split("heldout", 300, seed=0, families=["set_slider"])
+            if t.template == "media"
+        )
+        obs = env.reset(st)
+    truth = obs.elements
+    out = Perception(Exact(truth), None)(Observation(obs.image))
+    sliders = [e for e in out if e.kind == "slider"]
+    assert len(sliders) == sum(e.kind == "slider" for e in truth)  # each found once
+    for e in sliders:
+        gt = next(t for t in truth if t.box == e.box)
+        assert abs(e.state["value"] - gt.state["value"]) <= 5
+    for e in (e for e in out if e.kind in ("checkbox", "radio")):
+        gt = next(t for t in truth if t.box == e.box)
+        assert e.state["checked"] == gt.state["checked"]
