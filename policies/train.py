@@ -65,8 +65,10 @@ class TrainConfig:
     # robustness to detection noise: per element drop probability and box jitter (fraction of its size)
     drop_elements: float = 0.0
     jitter: float = 0.0
-    # per episode probability of seeing it as perception would (`as_detected`: no state, confusions, typos)
+    # per episode probability of seeing it as perception would (`as_detected`: confusions, typos, false
+    # detections, only the state perception reads; ``as_detected_reads`` False: no state at all)
     as_detected: float = 0.0
+    as_detected_reads: bool = True
     # unseen words: per episode probability of renaming buttons (`rename_buttons`)
     rename: float = 0.0
     rename_unrelated: float = 0.25  # of those renames, the share of navigation buttons given unrelated words
@@ -224,10 +226,16 @@ def ocr_typo(text: str, rng: random.Random) -> str:
 
 
 def as_detected(
-    rec: EpisodeRecord, rng: random.Random, confuse: float = 0.08, typo: float = 0.1, spurious: int = 3
+    rec: EpisodeRecord,
+    rng: random.Random,
+    confuse: float = 0.08,
+    typo: float = 0.1,
+    spurious: int = 3,
+    reads: bool = True,
 ) -> EpisodeRecord:
-    """The episode as the detector and OCR would report it: no ground-truth state (checked, enabled,
-    focused, values: perception reads none), detector-like scores, some kinds confused
+    """The episode as the detector and OCR would report it: no ground-truth state but what perception
+    reads from pixels (with ``reads``: checkbox/radio ``checked``, a slider's ``value`` within a point or
+    two, `vision.widget_state`; without it, none), detector-like scores, some kinds confused
     (`DETECTOR_CONFUSIONS`, per element with probability ``confuse``), some texts misread (`ocr_typo`,
     with probability ``typo``) and up to ``spurious`` false detections at lower scores: a widget found a
     second time as another kind, or two neighbours read as one ("Dark System" as a spin box).
@@ -253,6 +261,21 @@ def as_detected(
             else ("spin", "combo", "text_field", "list_item", "label")
         )
         fakes.append((a, b, kind, rng.uniform(0.35, 0.7), rng.uniform(0.0, 0.15)))
+    seen: dict[tuple, dict[str, Any]] = {}
+
+    def read(e: Element, kind: str) -> dict[str, Any]:
+        """What perception reads, the same for a widget until its look changes."""
+        at = (
+            e.kind,
+            e.text,
+            kind,
+            repr(sorted((e.state or {}).items(), key=str)),
+            e.box if e.kind == "slider" else None,
+        )
+        if at not in seen:
+            seen[at] = _read(e, kind, rng)
+        return dict(seen[at])
+
     steps = []
     for st in rec.steps:
         targets = [t for t in (st.label_target, st.done_target) if t is not None]
@@ -269,7 +292,17 @@ def as_detected(
                 texts[key] = ocr_typo(e.text, rng) if misread else e.text
                 scores[key] = rng.uniform(0.5, 1.0)
             kind = e.kind if protected else kinds[key]
-            els.append(Element(e.box, kind, scores[key], texts[key], e.embedding, {}, e.id))
+            els.append(
+                Element(
+                    e.box,
+                    kind,
+                    scores[key],
+                    texts[key],
+                    e.embedding,
+                    read(e, kind) if reads else {},
+                    e.id,
+                )
+            )
         by_key = {(e.kind, e.text): e for e in st.elements}
         for a, b, kind, score, grow in fakes:
             ea, eb = by_key.get(a), by_key.get(b) if b is not None else None
@@ -281,6 +314,19 @@ def as_detected(
             els.append(Element((max(0.0, x1 - gx), max(0.0, y1 - gy), x2 + gx, y2 + gy), kind, score, text))
         steps.append(StepRecord(els, st.label, st.label_target, st.done, st.done_target))
     return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
+
+
+def _read(e: Element, kind: str, rng: random.Random) -> dict[str, Any]:
+    """The state perception would read for ``e`` reported as ``kind`` (see `vision.widget_state`)."""
+    st = e.state or {}
+    if kind in ("checkbox", "radio"):  # the check reader reads any box of these kinds; 1% misread
+        checked = bool(st.get("checked"))
+        return {"checked": checked != (rng.random() < 0.01)}
+    if kind == "slider" and isinstance(st.get("value"), int | float) and e.kind == "slider":
+        lo, hi = st.get("min", 0), st.get("max", 100)
+        pct = 100.0 * (st["value"] - lo) / max(1, hi - lo) + rng.gauss(0.0, 1.5)
+        return {"value": round(min(max(pct, 0.0), 100.0)), "min": 0, "max": 100, "read": "pixels"}
+    return {}
 
 
 def _union(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float]:
@@ -676,7 +722,7 @@ class Trainer:
         if tc.reword > 0 and self.rng.random() < tc.reword:
             changed = reword(changed, self.rng)
         if tc.as_detected > 0 and self.rng.random() < tc.as_detected:
-            changed = as_detected(changed, self.rng)
+            changed = as_detected(changed, self.rng, reads=tc.as_detected_reads)
         if changed is not rec:
             return encode_episode(augment(changed, self.rng, tc.drop_elements, tc.jitter), self.cfg)
         if tc.drop_elements > 0 or tc.jitter > 0:

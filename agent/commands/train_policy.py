@@ -33,6 +33,12 @@ def policy(
         help="Per-episode probability of training on it as perception reports it: no ground-truth state, "
         "detector-like scores, some kinds confused and texts misread.",
     ),
+    as_detected_reads: bool = typer.Option(
+        True,
+        "--as-detected-reads/--as-detected-blind",
+        help="With --as-detected: keep the states perception reads from pixels (checked, slider values), "
+        "or drop every state.",
+    ),
     rename: float = typer.Option(
         0.0,
         "--rename",
@@ -86,7 +92,7 @@ def policy(
     if not data and not resume:
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
-                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, as_detected=as_detected, rename=rename,
+                     steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, as_detected=as_detected, as_detected_reads=as_detected_reads, rename=rename,
                      rename_unrelated=rename_unrelated, rename_novel=rename_novel, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
                      dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
                      detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,

@@ -487,7 +487,7 @@ def test_as_detected_drops_state_misreads_consistently_and_keeps_labels_valid():
     steps = [StepRecord(screen, Click(*box.center), box), StepRecord(screen, TypeText("7Q1L0"), field),
              StepRecord(screen, Finished(True), None)]  # fmt: skip
     rec = EpisodeRecord("Tick Dark mode and enter the code", (640, 400), steps)
-    seen = as_detected(rec, random.Random(3), confuse=1.0, typo=1.0)
+    seen = as_detected(rec, random.Random(3), confuse=1.0, typo=1.0, reads=False)
     for st in seen.steps:
         real, fake = st.elements[: len(screen)], st.elements[len(screen) :]
         assert all(e.state == {} and 0.5 <= e.score <= 1.0 for e in real)
@@ -515,6 +515,9 @@ def test_as_detected_drops_state_misreads_consistently_and_keeps_labels_valid():
         int(w) if w < eb["N"] else -1 for w in b["write"]
     ]
     untouched = as_detected(rec, random.Random(3), confuse=0.0, typo=0.0, spurious=0)
+    # with reads: only what perception reads from pixels is left (the checkbox's checked state)
+    read = as_detected(rec, random.Random(3), confuse=0.0, typo=0.0, spurious=0)
+    assert [e.state for e in read.steps[0].elements[:3]] == [{"checked": False}, {}, {}]
     assert [(e.kind, e.text) for e in untouched.steps[0].elements] == [(e.kind, e.text) for e in screen]
     fakes = [
         len(as_detected(rec, random.Random(k), spurious=3).steps[0].elements) - len(screen) for k in range(40)
@@ -530,3 +533,21 @@ def test_ocr_typo_makes_one_look_alike_mistake():
     assert "Email" in outs and "Emai1:" in outs
     assert all(abs(len(o) - len("Email:")) <= 1 for o in outs) and "Email:" not in outs
     assert ocr_typo("", rng) == "" and ocr_typo("OK", random.Random(5)) in {"OK", "0K"}
+
+
+def test_as_detected_keeps_a_slider_value_as_perception_reads_it_in_percent():
+    from policies.train import as_detected
+
+    slider = Element((10, 10, 210, 26), "slider", state={"value": 4, "min": 0, "max": 10, "name": "v"}, id=0)
+    combo = Element((10, 40, 110, 56), "combo", text="Card", state={"value": "Card"}, id=1)
+    rec = EpisodeRecord("x", (640, 400), [StepRecord([slider, combo], Click(20, 18), slider)] * 2)
+    values = []
+    for k in range(30):
+        steps = as_detected(rec, random.Random(k), confuse=0.0, spurious=0).steps
+        first, second = (st.elements for st in steps)
+        assert first[0].state == second[0].state  # read alike while the slider does not move
+        assert first[0].state["max"] == 100 and first[1].state == {}  # a combo's value is its text
+        values.append(first[0].state["value"])
+    assert all(abs(v - 40) <= 6 for v in values) and len(set(values)) > 1  # 4 of 0..10 is 40 %, read noisily
+    blind = as_detected(rec, random.Random(0), confuse=0.0, spurious=0, reads=False)
+    assert blind.steps[0].elements[0].state == {}
