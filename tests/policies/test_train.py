@@ -158,7 +158,9 @@ def test_dagger_round_on_detected_elements_matches_the_experts_target():
                            perceive=perceive)  # fmt: skip
     first = recs[0].steps[0]
     assert len(calls) == len(recs[0].steps) and calls[0] == len(first.elements) > 0
-    assert all(e.id is None and not e.state for e in first.elements)  # perceived, not the sandbox's truth
+    # perceived, not the sandbox's truth: no ids, and only the state perception reads from pixels
+    read = {"checked", "value", "min", "max", "read"}
+    assert all(e.id is None and set(e.state) <= read for e in first.elements)
     assert first.label_target is not None and first.label_target.id is not None  # the expert read the truth
     assert first.label_target not in first.elements
     ep = encode_episode(recs[0], cfg)
