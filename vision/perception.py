@@ -194,8 +194,10 @@ class Perception:
         if self.read_state:
             read_states(image, new, origin, getattr(self.detector, "checks", None))
         t3 = time.perf_counter()
-        elements = sorted(kept + new, key=lambda e: -e.score)
-        elements = suppress_duplicates(elements) if self.dedupe else elements
+        # surest first; a new detection may also repeat a kept one just outside the changed rectangle
+        elements = (
+            suppress_duplicates(kept + new) if self.dedupe else sorted(kept + new, key=lambda e: -e.score)
+        )
         self._store(image, origin, elements)
         self.stats.mode = "region"
         self.stats.region = region

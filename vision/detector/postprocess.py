@@ -90,13 +90,12 @@ def suppress_duplicates(elements: list[Element], iou: float = 0.5, covered: floa
     if len(ranked) < 2:
         return ranked
     boxes = np.array([e.box for e in ranked], np.float64)
-    same = np.array([[a.kind == b.kind for b in ranked] for a in ranked])
-    repeat = same & (
-        (box_iou(boxes, boxes) > iou)
-        | ((box_cover(boxes, boxes) > covered) & (box_cover(boxes, boxes).T > 1 / 3))
-    )
+    kinds = np.array([e.kind for e in ranked])
+    cover = box_cover(boxes, boxes)  # [i, k]: the share of box i inside box k
+    overlap = (box_iou(boxes, boxes) > iou) | ((cover > covered) & (cover.T > 1 / 3))
+    repeat = (kinds[:, None] == kinds[None, :]) & overlap
     keep: list[int] = []
     for i in range(len(ranked)):
-        if not any(repeat[i, k] for k in keep):
+        if not repeat[i, keep].any():
             keep.append(i)
     return [ranked[i] for i in keep]
