@@ -3,7 +3,8 @@
 `evaluate_folder` runs the full inference path (letterbox, model, postprocess, NMS) on each screenshot
 and scores the elements against the folder's ground truth with pycocotools:
 ``map`` (AP@[.5:.95]), ``map50`` (AP@0.5), ``per_class_ap50`` (AP@0.5 per kind that occurs in the
-ground truth), ``recall100`` (AR@100) and ``images``.
+ground truth), ``recall100`` (AR@100) and ``images``; and ``confusion`` (`kind_confusion`): what the
+detections perception would keep say each ground-truth element is.
 
 `heldout_folder` regenerates the held-out split deterministically (the sandbox generator seeds it by
 split name and index) into a cache folder, so the set is never stored in git.
@@ -87,6 +88,47 @@ def coco_metrics(gt: dict[str, Any], detections: list[dict[str, Any]]) -> dict[s
     }
 
 
+def kind_confusion(gt: dict[str, Any], detections: list[dict[str, Any]], *, score_threshold: float = 0.35,
+                   iou: float = 0.5) -> dict[str, Any]:  # fmt: skip
+    """What the detector calls each ground-truth element: the kind of its best-overlapping detection
+    at ``score`` ≥ ``score_threshold`` (perception's default), or "missed" when none overlaps it by IoU ≥
+    ``iou``. Elements only partly visible ("clipped") are left out.
+
+    Returns {"by_kind": {true kind: {reported kind or "missed": count}}, "false": {kind: detections
+    overlapping no ground-truth element by ``iou``}}.
+    """
+    from vision.boxes import box_iou
+
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    by_image: dict[int, tuple[list, list]] = {im["id"]: ([], []) for im in gt["images"]}
+    for a in gt["annotations"]:
+        if a["image_id"] in by_image and not a.get("clipped"):
+            by_image[a["image_id"]][0].append(a)
+    for d in detections:
+        if d["score"] >= score_threshold and d["image_id"] in by_image:
+            by_image[d["image_id"]][1].append(d)
+
+    def xyxy(items: list[dict]) -> np.ndarray:
+        return np.array(
+            [[x, y, x + w, y + h] for x, y, w, h in (i["bbox"] for i in items)], np.float32
+        ).reshape(-1, 4)
+
+    table: dict[str, dict[str, int]] = {}
+    false: dict[str, int] = {}
+    for anns, dets in by_image.values():
+        overlap = box_iou(xyxy(anns), xyxy(dets)) if anns and dets else np.zeros((len(anns), len(dets)))
+        for i, a in enumerate(anns):
+            j = int(overlap[i].argmax()) if dets else -1
+            said = names[dets[j]["category_id"]] if j >= 0 and overlap[i, j] >= iou else "missed"
+            row = table.setdefault(names[a["category_id"]], {})
+            row[said] = row.get(said, 0) + 1
+        for j, d in enumerate(dets):
+            if not anns or overlap[:, j].max() < iou:
+                false[names[d["category_id"]]] = false.get(names[d["category_id"]], 0) + 1
+    ordered = {k: dict(sorted(row.items(), key=lambda t: -t[1])) for k, row in sorted(table.items())}
+    return {"by_kind": ordered, "false": dict(sorted(false.items()))}
+
+
 def evaluate_folder(
     detector,
     root: str | Path,
@@ -135,6 +177,7 @@ def evaluate_folder(
         if on_batch is not None:
             on_batch(len(chunk))
     out = coco_metrics(gt, dets)
+    out["confusion"] = kind_confusion(gt, dets)
     out["images"] = len(images)
     out["seconds_per_image"] = round(spent / max(1, len(images)), 4)
     return out

@@ -64,6 +64,9 @@ def detector(
         table.add_row(key, str(result[key]))
     for kind, ap in result["per_class_ap50"].items():
         table.add_row(f"AP@0.5 {kind}", f"{ap:.3f}")
+    for kind, row in result["confusion"]["by_kind"].items():
+        others = ", ".join(f"{said} {n}" for said, n in row.items() if said != kind)
+        table.add_row(f"{kind} reported as", f"{kind} {row.get(kind, 0)}" + (f"; {others}" if others else ""))
     if ocr:
         table.add_row("OCR exact match", str(result["ocr"]["exact_match"]))
         table.add_row("OCR CER", str(result["ocr"]["cer"]))

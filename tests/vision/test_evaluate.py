@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agent.types import ELEMENT_KINDS, Element
-from vision.evaluate import coco_metrics, evaluate_folder
+from vision.evaluate import coco_metrics, evaluate_folder, kind_confusion
 
 
 class OracleDetector:
@@ -35,6 +35,9 @@ def test_perfect_detections_score_one_and_keys_are_complete(coco_dir):
     # only kinds that occur in the ground truth are reported
     assert set(result["per_class_ap50"]) == {"button", "checkbox", "text_field", "label"}
     assert all(v == pytest.approx(1.0) for v in result["per_class_ap50"].values())
+    # every element reported as its own kind, nothing false
+    assert result["confusion"]["false"] == {}
+    assert all(set(row) == {kind} for kind, row in result["confusion"]["by_kind"].items())
 
 
 def test_shifted_boxes_lose_strict_ap_first(coco_dir):
@@ -52,3 +55,20 @@ def test_no_detections_score_zero():
         "recall100": 0.0,
         "per_class_ap50": {"button": 0.0},
     }
+
+
+def test_kind_confusion_counts_wrong_kinds_misses_and_false_detections():
+    cats = [{"id": 1, "name": "checkbox"}, {"id": 2, "name": "radio"}, {"id": 3, "name": "label"}]
+    gt = {"images": [{"id": 1, "width": 200, "height": 100}], "categories": cats,
+          "annotations": [{"image_id": 1, "category_id": 2, "bbox": [10, 10, 60, 20]},      # a radio
+                          {"image_id": 1, "category_id": 1, "bbox": [10, 40, 60, 20]},      # a checkbox
+                          {"image_id": 1, "category_id": 3, "bbox": [100, 70, 50, 20]},     # a label: missed
+                          {"image_id": 1, "category_id": 3, "bbox": [0, 90, 9, 9], "clipped": True}]}  # fmt: skip
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [11, 10, 60, 20], "score": 0.9},   # radio called checkbox
+            {"image_id": 1, "category_id": 2, "bbox": [10, 41, 60, 20], "score": 0.2},   # below the threshold
+            {"image_id": 1, "category_id": 1, "bbox": [10, 40, 60, 20], "score": 0.8},
+            {"image_id": 1, "category_id": 3, "bbox": [100, 10, 30, 20], "score": 0.5}]  # on nothing  # fmt: skip
+    out = kind_confusion(gt, dets)
+    assert out["by_kind"] == {"checkbox": {"checkbox": 1}, "label": {"missed": 1}, "radio": {"checkbox": 1}}
+    assert out["false"] == {"label": 1}
+    assert kind_confusion(gt, dets, score_threshold=0.1)["false"] == {"label": 1}

@@ -1,4 +1,5 @@
-"""The spin/combo kind refiner on real Qt widgets: features, training, save/load, and use after detection."""
+"""The kind refiners (spin/combo, checkbox/radio) on real Qt widgets: features, training, save/load, and
+use after detection."""
 
 from __future__ import annotations
 
@@ -27,29 +28,35 @@ def _grab(widget) -> np.ndarray:
     return arr.reshape(img.height(), img.width(), 3).copy()
 
 
-def qt_form(seed: int) -> tuple[np.ndarray, list[tuple[str, list[float]]]]:
-    """A real Qt form of spin boxes and combo boxes in a random sandbox style and theme:
+def qt_form(seed: int, checks: bool = False) -> tuple[np.ndarray, list[tuple[str, list[float]]]]:
+    """A real Qt form of spin boxes and combo boxes (``checks``: checkboxes and radio buttons, some
+    checked) in a random sandbox style and theme:
     (image, [(kind, xywh)]). The style is drawn from the seed, as the sandbox does, never inherited from
     whatever an earlier test left set."""
-    from PySide6.QtWidgets import QApplication, QComboBox, QGridLayout, QSpinBox, QWidget
+    from PySide6 import QtWidgets as qw
 
     from agent.envs.sandbox.scene import set_style
     from agent.envs.sandbox.theme import apply_theme, available_styles, random_theme
 
-    app = QApplication.instance() or QApplication([])
+    app = qw.QApplication.instance() or qw.QApplication([])
     rng = random.Random(seed)
     set_style(rng.choice(available_styles()))
-    root = QWidget()
-    grid = QGridLayout(root)
+    root = qw.QWidget()
+    grid = qw.QGridLayout(root)
     widgets = []
     for i in range(6):
-        if rng.random() < 0.5:
-            w = QSpinBox()
+        if checks:
+            text = rng.choice(["Beginner", "Expert", "Wrap lines", "Autosave", "PDF", "Notify me"])
+            w = qw.QCheckBox(text) if rng.random() < 0.5 else qw.QRadioButton(text)
+            w.setAutoExclusive(False)
+            w.setChecked(rng.random() < 0.4)
+        elif rng.random() < 0.5:
+            w = qw.QSpinBox()
             w.setRange(0, 999)
             w.setValue(rng.randrange(1000))
             w.setSuffix(rng.choice(["", " px", " min"]))
         else:
-            w = QComboBox()
+            w = qw.QComboBox()
             w.addItems([rng.choice(["Small", "Large", "Weekly", "PDF", "Express"]) for _ in range(3)])
         grid.addWidget(w, i // 2, i % 2)
         widgets.append(w)
@@ -62,21 +69,25 @@ def qt_form(seed: int) -> tuple[np.ndarray, list[tuple[str, list[float]]]]:
     anns = []
     for w in widgets:
         g = w.geometry()
-        anns.append(("spin" if isinstance(w, QSpinBox) else "combo",
+        kind = {
+            qw.QSpinBox: "spin",
+            qw.QComboBox: "combo",
+            qw.QCheckBox: "checkbox",
+            qw.QRadioButton: "radio",
+        }[type(w)]
+        anns.append((kind,
                      [g.x() * dpr, g.y() * dpr, g.width() * dpr, g.height() * dpr]))  # fmt: skip
     root.close()
     return image, anns
 
 
-@pytest.fixture(scope="module")
-def qt_coco(tmp_path_factory) -> Path:
+def _coco(root: Path, checks: bool) -> Path:
     from PIL import Image
 
-    root = tmp_path_factory.mktemp("refine")
     (root / "images").mkdir()
     images, annotations = [], []
     for i in range(48):  # both styles, many themes
-        image, anns = qt_form(i)
+        image, anns = qt_form(i, checks)
         Image.fromarray(image).save(root / "images" / f"{i:03d}.png")
         images.append(
             {"id": i + 1, "file_name": f"{i:03d}.png", "width": image.shape[1], "height": image.shape[0]}
@@ -89,6 +100,16 @@ def qt_coco(tmp_path_factory) -> Path:
         json.dumps({"images": images, "annotations": annotations, "categories": cats})
     )
     return root
+
+
+@pytest.fixture(scope="module")
+def qt_coco(tmp_path_factory) -> Path:
+    return _coco(tmp_path_factory.mktemp("refine"), checks=False)
+
+
+@pytest.fixture(scope="module")
+def qt_coco_checks(tmp_path_factory) -> Path:
+    return _coco(tmp_path_factory.mktemp("refine_checks"), checks=True)
 
 
 def test_features_do_not_depend_on_the_themes_polarity():
@@ -141,6 +162,42 @@ def test_detector_load_picks_up_a_refiner_and_rejects_a_broken_one(tmp_path: Pat
     loaded = Detector.load(tmp_path)
     assert isinstance(loaded.refiner, KindRefiner)
     assert not any(k.startswith("refiner") for k in loaded.state_dict())  # its own file, not the detector's
+    KindRefiner(("checkbox", "radio")).save(tmp_path)
+    assert [r.kinds for r in Detector.load(tmp_path).refiners] == [
+        ("combo", "spin"),
+        ("checkbox", "radio"),
+    ]  # by file name
     (tmp_path / "refiner.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="not a kind refiner"):
         Detector.load(tmp_path)
+
+
+def test_checkbox_radio_refiner_reads_the_left_end_and_fixes_a_radio_reported_as_checkbox(
+    qt_coco_checks: Path, tmp_path: Path
+):
+    from vision.detector.refine import end_of, refiner_name
+
+    torch.set_num_threads(1)
+    model, metrics = train_refiner(qt_coco_checks, kinds=("radio", "checkbox"), epochs=40, val_fraction=0.25)
+    assert model.kinds == ("checkbox", "radio") and model.end == "left" == end_of(model.kinds)
+    assert metrics["val"] > 0 and metrics["val_accuracy_exact"] >= 0.9
+    image, anns = qt_form(2000, checks=True)
+    elements = [
+        Element((x, y, x + w, y + h), "checkbox" if kind == "radio" else "radio")
+        for kind, (x, y, w, h) in anns
+    ]
+    model.refine(image, elements)
+    assert sum(e.kind == kind for e, (kind, _) in zip(elements, anns, strict=True)) >= 5
+    # its own file beside the spin/combo one; the detector loads and runs both
+    assert (
+        model.save(tmp_path).name
+        == refiner_name(("radio", "checkbox"))
+        == "refiner_checkbox_radio.safetensors"
+    )
+    again = KindRefiner.load(tmp_path, "refiner_checkbox_radio.safetensors")
+    assert again is not None and again.end == "left" and again.kinds == model.kinds
+    KindRefiner().save(tmp_path)
+    assert sorted(r.kinds for r in KindRefiner.load_all(tmp_path)) == [
+        ("checkbox", "radio"),
+        ("combo", "spin"),
+    ]

@@ -101,9 +101,17 @@ class Detector(nn.Module):
         self.checks = None  # a `vision.widget_state.CheckReader` that perception runs after detection
 
     def set_refiner(self, refiner) -> None:
-        """A `vision.detector.refine.KindRefiner` that re-decides look-alike kinds after detection (None:
-        none). It has its own file and is kept out of this module's state dict."""
-        object.__setattr__(self, "refiner", refiner)
+        """`vision.detector.refine.KindRefiner`s that re-decide look-alike kinds after detection: one, a
+        list (run in order), or None. Each has its own file and is kept out of this module's state dict."""
+        refiners = (
+            [] if refiner is None else list(refiner) if isinstance(refiner, (list, tuple)) else [refiner]
+        )
+        object.__setattr__(self, "refiners", refiners)
+
+    @property
+    def refiner(self):
+        """The first refiner, or None."""
+        return self.refiners[0] if self.refiners else None
 
     def forward(self, pixel_values: torch.Tensor, labels: list[dict] | None = None):
         """pixel_values [B, 3, H, W] normalised; labels: per image {"class_labels": [n] int64,
@@ -178,10 +186,9 @@ class Detector(nn.Module):
             raw = self.raw(pixel_values, bf16=bf16)
             found = postprocess(raw, letterboxes, self.config.classes, score_threshold=score_threshold,
                                 nms_iou=nms_iou, origin=origin)  # fmt: skip
-        if self.refiner is not None:
+        for refiner in self.refiners:
             found = [
-                self.refiner.refine(image, elements, origin)
-                for image, elements in zip(images, found, strict=True)
+                refiner.refine(image, elements, origin) for image, elements in zip(images, found, strict=True)
             ]
         return found
 
@@ -269,7 +276,7 @@ class Detector(nn.Module):
         model.load_state(_read_safetensors(weights), source=str(weights))
         from vision.detector.refine import KindRefiner
 
-        model.set_refiner(KindRefiner.load(directory))  # None when the folder has no refiner
+        model.set_refiner(KindRefiner.load_all(directory))  # none when the folder has no refiner files
         from vision.widget_state import CheckReader
 
         model.checks = CheckReader.load(directory)  # the checkbox/radio state reader, None when absent

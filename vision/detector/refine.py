@@ -1,4 +1,4 @@
-"""A second look at kinds the detector confuses: spin box vs combo box.
+"""A second look at kinds the detector confuses: spin box vs combo box, checkbox vs radio button.
 
 Both are a framed value with arrow buttons at the right end: a spin box's up/down pair, a combo box's one
 drop-down arrow. At the detector's input scale (a 1280×800 screen is read at 640×400) the arrows are a
@@ -9,6 +9,10 @@ detection's pixels there and re-decides between the two kinds. It keeps the dete
 Features are theme-free: grey levels as distance from the crop's median (ink, whatever the polarity),
 scaled by the crop's largest; two views: the square at the right end (the arrows) and the whole box.
 Training crops are jittered like detector boxes. Weights: ``refiner.safetensors`` beside the detector's.
+
+The same MLP re-decides other pairs from the square at the other end: a checkbox's square indicator
+against a radio's round one (held-out, the detector reports one radio in nine as a checkbox). Each pair
+has its own file, ``refiner_<kind>_<kind>.safetensors`` (`refiner_name`); the detector runs them all.
 """
 
 from __future__ import annotations
@@ -26,6 +30,22 @@ from agent.types import Element
 
 REFINER_NAME = "refiner.safetensors"
 KINDS = ("combo", "spin")
+#: Which end of the box holds what tells a pair apart (the rest read the right end: arrows).
+LEFT_END_KINDS = frozenset({"checkbox", "radio"})
+
+
+def refiner_name(kinds: tuple[str, ...]) -> str:
+    """File name of the refiner for ``kinds``: ``refiner.safetensors`` for spin/combo (as first shipped),
+    ``refiner_<kinds joined by _>.safetensors`` for the others."""
+    kinds = tuple(sorted(kinds))
+    return REFINER_NAME if kinds == KINDS else f"refiner_{'_'.join(kinds)}.safetensors"
+
+
+def end_of(kinds: tuple[str, ...]) -> str:
+    """ "left" when ``kinds`` differ at the box's left end (checkbox/radio indicators), else "right"."""
+    return "left" if set(kinds) <= LEFT_END_KINDS else "right"
+
+
 SQUARE = 16  # the right-end square, resized to SQUARE × SQUARE
 STRIP = (12, 48)  # the whole box, resized to h × w
 
@@ -36,9 +56,11 @@ def _resize(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(gray, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def features(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
-    """Feature vector of an element at ``box`` (xyxy, image pixels) of an H×W×3 uint8 image; None when
-    the box holds too few pixels to read."""
+def features(
+    image: np.ndarray, box: tuple[float, float, float, float], end: str = "right"
+) -> np.ndarray | None:
+    """Feature vector of an element at ``box`` (xyxy, image pixels) of an H×W×3 uint8 image, its square
+    read at the ``end`` ("right" or "left") of the box; None when the box holds too few pixels to read."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (int(np.floor(float(v) + 0.5)) for v in box)
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
@@ -48,7 +70,10 @@ def features(image: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
     ink = np.abs(gray - np.median(gray))
     ink /= max(float(ink.max()), 1.0)
     side = min(y2 - y1, x2 - x1)
-    square = _resize(ink[:, -side:], (SQUARE, SQUARE))
+    square = ink[:, -side:]
+    if end == "left":  # an indicator's outline can be much fainter than the label's text: own scale
+        square = ink[:, :side] / max(float(ink[:, :side].max()), 1.0 / 255)
+    square = _resize(square, (SQUARE, SQUARE))
     strip = _resize(ink, STRIP)
     return np.concatenate([square.ravel(), strip.ravel()]).astype(np.float32)
 
@@ -59,9 +84,10 @@ FEATURES = SQUARE * SQUARE + STRIP[0] * STRIP[1]
 class KindRefiner(nn.Module):
     """MLP: `features` -> logits over ``kinds``."""
 
-    def __init__(self, kinds: tuple[str, ...] = KINDS, hidden: int = 64):
+    def __init__(self, kinds: tuple[str, ...] = KINDS, hidden: int = 64, end: str | None = None):
         super().__init__()
         self.kinds, self.hidden = tuple(kinds), hidden
+        self.end = end or end_of(self.kinds)
         self.net = nn.Sequential(nn.Linear(FEATURES, hidden), nn.GELU(), nn.Linear(hidden, len(kinds)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +105,7 @@ class KindRefiner(nn.Module):
         todo, rows = [], []
         for e in elements:
             if e.kind in self.kinds:
-                f = features(image, (e.box[0] - ox, e.box[1] - oy, e.box[2] - ox, e.box[3] - oy))
+                f = features(image, (e.box[0] - ox, e.box[1] - oy, e.box[2] - ox, e.box[3] - oy), self.end)
                 if f is not None:
                     todo.append(e)
                     rows.append(f)
@@ -108,21 +134,29 @@ class KindRefiner(nn.Module):
     def save(self, directory: str | Path) -> Path:
         from safetensors.torch import save_file
 
-        path = Path(directory) / REFINER_NAME
+        path = Path(directory) / refiner_name(self.kinds)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
         meta = {"kinds": json.dumps(list(self.kinds)), "hidden": str(self.hidden), "square": str(SQUARE),
-                "strip": json.dumps(list(STRIP))}  # fmt: skip
+                "strip": json.dumps(list(STRIP)), "end": self.end}  # fmt: skip
         save_file(state, str(path), metadata=meta)
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> KindRefiner | None:
-        """The refiner saved in ``directory``; None when there is none. WeightsError when it does not fit."""
+    def load_all(cls, directory: str | Path) -> list[KindRefiner]:
+        """Every refiner saved in ``directory`` (``refiner*.safetensors``, by name); WeightsError when one
+        does not fit."""
+        paths = sorted(Path(directory).glob("refiner*.safetensors"))
+        return [m for m in (cls.load(directory, p.name) for p in paths) if m is not None]
+
+    @classmethod
+    def load(cls, directory: str | Path, name: str = REFINER_NAME) -> KindRefiner | None:
+        """The refiner saved in ``directory`` as ``name``; None when there is none. WeightsError when it
+        does not fit."""
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        path = Path(directory) / REFINER_NAME
+        path = Path(directory) / name
         if not path.is_file():
             return None
         try:
@@ -130,7 +164,8 @@ class KindRefiner(nn.Module):
                 meta = f.metadata() or {}
             if int(meta.get("square", -1)) != SQUARE or json.loads(meta.get("strip", "[]")) != list(STRIP):
                 raise WeightsError(f"{path} was made for other feature sizes than this version reads")
-            model = cls(tuple(json.loads(meta["kinds"])), int(meta["hidden"]))
+            kinds = tuple(json.loads(meta["kinds"]))
+            model = cls(kinds, int(meta["hidden"]), meta.get("end", "right" if kinds == KINDS else None))
             model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
         except WeightsError:
             raise
@@ -148,9 +183,10 @@ def _jitter(box: list[float], rng: random.Random, amount: float) -> tuple[float,
 
 def crops_from_coco(root: str | Path, kinds: tuple[str, ...] = KINDS, *, copies: int = 3, jitter: float = 0.1,
                     max_images: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
-    """Every ``kinds`` annotation of a COCO folder (`deskpilot sandbox gen-detection`), read at its exact
-    box and ``copies - 1`` jittered ones: {"x": features [N, F], "y": kind indices [N], "image": image ids
-    [N], "exact": [N] bool (the unjittered box)}."""
+    """Every ``kinds`` annotation of a COCO folder (`deskpilot sandbox gen-detection`), read (at the
+    pair's `end_of`) at its exact box and ``copies - 1`` jittered ones: {"x": features [N, F], "y": kind
+    indices [N], "image": image ids [N], "exact": [N] bool (the unjittered box)}."""
+    end = end_of(kinds)
     from PIL import Image
 
     from vision.data import load_coco
@@ -173,7 +209,7 @@ def crops_from_coco(root: str | Path, kinds: tuple[str, ...] = KINDS, *, copies:
             x, y, w, h = a["bbox"]
             boxes = [(x, y, x + w, y + h)] + [_jitter(a["bbox"], rng, jitter) for _ in range(copies - 1)]
             for j, b in enumerate(boxes):
-                f = features(arr, b)
+                f = features(arr, b, end)
                 if f is not None:
                     rows.append(f)
                     labels.append(kinds.index(names[a["category_id"]]))
@@ -185,15 +221,18 @@ def crops_from_coco(root: str | Path, kinds: tuple[str, ...] = KINDS, *, copies:
             "exact": np.array(exact, bool)}  # fmt: skip
 
 
-def train_refiner(root: str | Path, *, epochs: int = 30, seed: int = 0, val_fraction: float = 0.1,
-                  max_images: int | None = None, progress=None) -> tuple[KindRefiner, dict]:  # fmt: skip
-    """Fit a `KindRefiner` on a COCO folder; the images are split (by image) into train and validation.
+def train_refiner(root: str | Path, *, kinds: tuple[str, ...] = KINDS, epochs: int = 30, seed: int = 0,
+                  val_fraction: float = 0.1, max_images: int | None = None,
+                  progress=None) -> tuple[KindRefiner, dict]:  # fmt: skip
+    """Fit a `KindRefiner` for ``kinds`` (sorted) on a COCO folder; the images are split (by image) into
+    train and validation.
 
     Returns the model and {"train", "val", "val_accuracy", "val_accuracy_exact", "per_kind"}: accuracy
     on the validation images' jittered and exact boxes.
     """
     torch.manual_seed(seed)
-    data = crops_from_coco(root, max_images=max_images, seed=seed)
+    kinds = tuple(sorted(kinds))
+    data = crops_from_coco(root, kinds, max_images=max_images, seed=seed)
     x, y, ids = data["x"], data["y"], data["image"]
     uniq = np.unique(ids)
     rng = np.random.default_rng(seed)
@@ -201,10 +240,10 @@ def train_refiner(root: str | Path, *, epochs: int = 30, seed: int = 0, val_frac
     is_val = np.array([i in val_ids for i in ids])
     xt, yt = torch.from_numpy(x[~is_val]), torch.from_numpy(y[~is_val])
     xv, yv = torch.from_numpy(x[is_val]), torch.from_numpy(y[is_val])
-    model = KindRefiner()
+    model = KindRefiner(kinds)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
-    counts = torch.bincount(yt, minlength=len(KINDS)).float()
-    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(KINDS) * counts.clamp(min=1)))
+    counts = torch.bincount(yt, minlength=len(kinds)).float()
+    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(kinds) * counts.clamp(min=1)))
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(xt))
@@ -225,5 +264,5 @@ def train_refiner(root: str | Path, *, epochs: int = 30, seed: int = 0, val_frac
         return round(float((pred[mask] == yv[mask]).float().mean()), 4) if bool(mask.any()) else float("nan")
 
     metrics = {"train": len(xt), "val": len(xv), "val_accuracy": accuracy(torch.ones_like(exact)),
-               "val_accuracy_exact": accuracy(exact), "per_kind": {k: accuracy(yv == i) for i, k in enumerate(KINDS)}}  # fmt: skip
+               "val_accuracy_exact": accuracy(exact), "per_kind": {k: accuracy(yv == i) for i, k in enumerate(kinds)}}  # fmt: skip
     return model, metrics
