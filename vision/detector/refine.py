@@ -207,9 +207,7 @@ def crops_from_coco(root: str | Path, kinds: tuple[str, ...] = KINDS, *, copies:
             arr = np.asarray(f.convert("RGB"))
         for a in by_image[im["id"]]:
             x, y, w, h = a["bbox"]
-            boxes = [(x, y, x + w, y + h)] + [
-                _jitter(a["bbox"], rng, jitter, end == "left") for _ in range(copies - 1)
-            ]
+            boxes = [(x, y, x + w, y + h)] + [_jitter(a["bbox"], rng, jitter) for _ in range(copies - 1)]
             for j, b in enumerate(boxes):
                 f = features(arr, b, end)
                 if f is not None:
