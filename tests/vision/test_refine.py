@@ -258,3 +258,26 @@ def test_shipped_menu_tab_refiner_tells_menu_titles_from_tabs():
         right += sum(e.kind == kind for e, (kind, _) in zip(elements, anns, strict=True))
         total += len(anns)
     assert right >= 0.75 * total  # 34 of 42 when shipped; every kind starts wrong, a coin would get half
+
+
+def test_shipped_checkbox_radio_refiner_fixes_radios_reported_as_checkboxes_and_keeps_checkboxes():
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from vision.detector.modeling import Detector
+
+    model = {r.kinds: r for r in Detector.load("weights/detector").refiners}[("checkbox", "radio")]
+    said = {"checkbox": [], "radio": []}  # what it makes of held-out sandbox boxes all reported as checkboxes
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 40, seed=0):
+            obs = env.reset(st)
+            truth = [e for e in obs.elements if e.kind in said]
+            elements = [Element(e.box, "checkbox") for e in truth]
+            model.refine(obs.image, elements, obs.origin)
+            for t, e in zip(truth, elements, strict=True):
+                said[t.kind].append(e.kind)
+    radios, boxes = said["radio"], said["checkbox"]
+    assert len(radios) >= 10 and len(boxes) >= 10
+    # shipped: 102-104 of 119 radios made radios (about 86%), 42 of 42 checkboxes kept
+    assert radios.count("radio") >= 0.8 * len(radios) and boxes.count("checkbox") >= 0.8 * len(boxes), (
+        f"radios {radios.count('radio')}/{len(radios)}, checkboxes {boxes.count('checkbox')}/{len(boxes)}"
+    )
