@@ -28,6 +28,17 @@ def _grab(widget) -> np.ndarray:
     return arr.reshape(img.height(), img.width(), 3).copy()
 
 
+def _themed_grab(app, widget, rng: random.Random, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """``widget`` in a random sandbox theme at ``size``, shown and grabbed: (image, device pixel ratio)."""
+    from agent.envs.sandbox.theme import apply_theme, random_theme
+
+    apply_theme(widget, random_theme(rng, ["DejaVu Sans"]))
+    widget.resize(*size)
+    widget.show()
+    app.processEvents()
+    return _grab(widget), widget.devicePixelRatioF()
+
+
 def qt_form(seed: int, checks: bool = False) -> tuple[np.ndarray, list[tuple[str, list[float]]]]:
     """A real Qt form of spin boxes and combo boxes (``checks``: checkboxes and radio buttons, some
     checked) in a random sandbox style and theme:
@@ -36,7 +47,7 @@ def qt_form(seed: int, checks: bool = False) -> tuple[np.ndarray, list[tuple[str
     from PySide6 import QtWidgets as qw
 
     from agent.envs.sandbox.scene import set_style
-    from agent.envs.sandbox.theme import apply_theme, available_styles, random_theme
+    from agent.envs.sandbox.theme import available_styles
 
     app = qw.QApplication.instance() or qw.QApplication([])
     rng = random.Random(seed)
@@ -60,12 +71,7 @@ def qt_form(seed: int, checks: bool = False) -> tuple[np.ndarray, list[tuple[str
             w.addItems([rng.choice(["Small", "Large", "Weekly", "PDF", "Express"]) for _ in range(3)])
         grid.addWidget(w, i // 2, i % 2)
         widgets.append(w)
-    apply_theme(root, random_theme(rng, ["DejaVu Sans"]))
-    root.resize(420, 200)
-    root.show()
-    app.processEvents()
-    image = _grab(root)
-    dpr = root.devicePixelRatioF()
+    image, dpr = _themed_grab(app, root, rng, (420, 200))
     anns = []
     for w in widgets:
         g = w.geometry()
@@ -211,7 +217,7 @@ def _menu_and_tabs(seed: int) -> tuple[np.ndarray, list[tuple[str, tuple[float, 
     from PySide6 import QtWidgets as qw
 
     from agent.envs.sandbox.scene import set_style
-    from agent.envs.sandbox.theme import apply_theme, available_styles, random_theme
+    from agent.envs.sandbox.theme import available_styles
 
     app = qw.QApplication.instance() or qw.QApplication([])
     rng = random.Random(seed)
@@ -224,12 +230,7 @@ def _menu_and_tabs(seed: int) -> tuple[np.ndarray, list[tuple[str, tuple[float, 
     for title in rng.sample(words, 3):
         tabs.addTab(qw.QWidget(), title)
     win.setCentralWidget(tabs)
-    apply_theme(win, random_theme(rng, ["DejaVu Sans"]))
-    win.resize(460, 220)
-    win.show()
-    app.processEvents()
-    image = _grab(win)
-    dpr = win.devicePixelRatioF()
+    image, dpr = _themed_grab(app, win, rng, (460, 220))
     out = []
     bar = win.menuBar()
     for act in bar.actions():
