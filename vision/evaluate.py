@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from agent.errors import DeskpilotError
-from vision.boxes import xyxy_to_xywh
+from vision.boxes import box_iou, xywh_to_xyxy, xyxy_to_xywh
 from vision.data import load_coco
 
 
@@ -97,8 +97,6 @@ def kind_confusion(gt: dict[str, Any], detections: list[dict[str, Any]], *, scor
     Returns {"by_kind": {true kind: {reported kind or "missed": count}}, "false": {kind: detections
     overlapping no ground-truth element by ``iou``}}.
     """
-    from vision.boxes import box_iou
-
     names = {c["id"]: c["name"] for c in gt["categories"]}
     by_image: dict[int, tuple[list, list]] = {im["id"]: ([], []) for im in gt["images"]}
     for a in gt["annotations"]:
@@ -109,9 +107,7 @@ def kind_confusion(gt: dict[str, Any], detections: list[dict[str, Any]], *, scor
             by_image[d["image_id"]][1].append(d)
 
     def xyxy(items: list[dict]) -> np.ndarray:
-        return np.array(
-            [[x, y, x + w, y + h] for x, y, w, h in (i["bbox"] for i in items)], np.float32
-        ).reshape(-1, 4)
+        return xywh_to_xyxy(np.array([i["bbox"] for i in items], np.float32).reshape(-1, 4))
 
     table: dict[str, dict[str, int]] = {}
     false: dict[str, int] = {}

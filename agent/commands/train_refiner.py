@@ -1,4 +1,4 @@
-"""`deskpilot train refiner`: a kind refiner (spin/combo, checkbox/radio) that runs after the detector."""
+"""`deskpilot train refiner`: a kind refiner (spin/combo, checkbox/radio, menu/tab) that runs after the detector."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ def refiner(
         Path("runs/refiner"), "--out", help="Folder for refiner.safetensors (weights/detector to ship it)."
     ),
     kinds: str = typer.Option(
-        "combo,spin", "--kinds", help="The two look-alike kinds to re-decide: combo,spin or checkbox,radio."
+        "combo,spin",
+        "--kinds",
+        help="The two look-alike kinds to re-decide: combo,spin, checkbox,radio or menu,tab.",
     ),
     epochs: int = typer.Option(30, "--epochs", help="Passes over the crops."),
     max_images: int | None = typer.Option(None, "--max-images", help="Read at most this many images."),
     seed: int = typer.Option(0, "--seed", help="Random seed (also the train/validation split)."),
     threads: int = typer.Option(1, "--threads", help="torch threads."),
 ) -> None:
-    """Fit the MLP that re-decides two look-alike kinds (spin box vs combo box, checkbox vs radio) from
+    """Fit the MLP that re-decides two look-alike kinds (spin box vs combo box, checkbox vs radio, menu title vs tab) from
     full-resolution pixels (`vision/detector/refine.py`); prints its validation accuracy."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

@@ -163,10 +163,10 @@ def test_detector_load_picks_up_a_refiner_and_rejects_a_broken_one(tmp_path: Pat
 
     det = Detector(tiny)
     det.save(tmp_path)
-    assert Detector.load(tmp_path).refiner is None
+    assert Detector.load(tmp_path).refiners == []
     KindRefiner().save(tmp_path)
     loaded = Detector.load(tmp_path)
-    assert isinstance(loaded.refiner, KindRefiner)
+    assert len(loaded.refiners) == 1 and isinstance(loaded.refiners[0], KindRefiner)
     assert not any(k.startswith("refiner") for k in loaded.state_dict())  # its own file, not the detector's
     KindRefiner(("checkbox", "radio")).save(tmp_path)
     assert [r.kinds for r in Detector.load(tmp_path).refiners] == [
@@ -282,3 +282,13 @@ def test_shipped_checkbox_radio_refiner_fixes_radios_reported_as_checkboxes_and_
     assert radios.count("radio") >= 0.8 * len(radios) and boxes.count("checkbox") >= 0.8 * len(boxes), (
         f"radios {radios.count('radio')}/{len(radios)}, checkboxes {boxes.count('checkbox')}/{len(boxes)}"
     )
+
+
+@pytest.mark.parametrize("kinds", ["checkbox", "radio,radio", "checkbox,knob"])
+def test_train_refiner_wants_two_known_kinds(kinds: str, tmp_path: Path, capsys):
+    from agent.cli import main
+
+    assert main(["train", "refiner", "--kinds", kinds, "--data", str(tmp_path), "--out", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--kinds wants two different element kinds" in err
+    assert not list(tmp_path.glob("refiner*"))

@@ -97,21 +97,10 @@ class Detector(nn.Module):
         # transformers logs a line per unused/new weight on some versions; nothing here is pretrained.
         logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
         self.model = RTDetrForObjectDetection(hf_config(config))
-        self.set_refiner(None)
+        # `vision.detector.refine.KindRefiner`s that re-decide look-alike kinds after detection, in
+        # order; each has its own file, and a plain list keeps them out of this module's state dict.
+        self.refiners: list = []
         self.checks = None  # a `vision.widget_state.CheckReader` that perception runs after detection
-
-    def set_refiner(self, refiner) -> None:
-        """`vision.detector.refine.KindRefiner`s that re-decide look-alike kinds after detection: one, a
-        list (run in order), or None. Each has its own file and is kept out of this module's state dict."""
-        refiners = (
-            [] if refiner is None else list(refiner) if isinstance(refiner, (list, tuple)) else [refiner]
-        )
-        object.__setattr__(self, "refiners", refiners)
-
-    @property
-    def refiner(self):
-        """The first refiner, or None."""
-        return self.refiners[0] if self.refiners else None
 
     def forward(self, pixel_values: torch.Tensor, labels: list[dict] | None = None):
         """pixel_values [B, 3, H, W] normalised; labels: per image {"class_labels": [n] int64,
@@ -276,7 +265,7 @@ class Detector(nn.Module):
         model.load_state(_read_safetensors(weights), source=str(weights))
         from vision.detector.refine import KindRefiner
 
-        model.set_refiner(KindRefiner.load_all(directory))  # none when the folder has no refiner files
+        model.refiners = KindRefiner.load_all(directory)  # empty when the folder has no refiner files
         from vision.widget_state import CheckReader
 
         model.checks = CheckReader.load(directory)  # the checkbox/radio state reader, None when absent

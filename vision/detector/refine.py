@@ -1,4 +1,4 @@
-"""A second look at kinds the detector confuses: spin box vs combo box, checkbox vs radio button.
+"""A second look at kinds the detector confuses: spin box vs combo box, checkbox vs radio, menu vs tab.
 
 Both are a framed value with arrow buttons at the right end: a spin box's up/down pair, a combo box's one
 drop-down arrow. At the detector's input scale (a 1280×800 screen is read at 640×400) the arrows are a
@@ -10,9 +10,9 @@ Features are theme-free: grey levels as distance from the crop's median (ink, wh
 scaled by the crop's largest; two views: the square at the right end (the arrows) and the whole box.
 Training crops are jittered like detector boxes. Weights: ``refiner.safetensors`` beside the detector's.
 
-The same MLP re-decides other pairs from the square at the other end: a checkbox's square indicator
-against a radio's round one (held-out, the detector reports one radio in nine as a checkbox). Each pair
-has its own file, ``refiner_<kind>_<kind>.safetensors`` (`refiner_name`); the detector runs them all.
+The same MLP re-decides other pairs: from the square at the left end, a checkbox's square indicator
+against a radio's round one (the detector alone reports 65 of 291 held-out radios as checkboxes); a
+menu bar's titles against tabs. Each pair has its own file, ``refiner_<kind>_<kind>.safetensors`` (`refiner_name`); the detector runs them all.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def end_of(kinds: tuple[str, ...]) -> str:
     return "left" if set(kinds) <= LEFT_END_KINDS else "right"
 
 
-SQUARE = 16  # the right-end square, resized to SQUARE × SQUARE
+SQUARE = 16  # the square at the pair's end of the box, resized to SQUARE × SQUARE
 STRIP = (12, 48)  # the whole box, resized to h × w
 
 
@@ -165,7 +165,7 @@ class KindRefiner(nn.Module):
             if int(meta.get("square", -1)) != SQUARE or json.loads(meta.get("strip", "[]")) != list(STRIP):
                 raise WeightsError(f"{path} was made for other feature sizes than this version reads")
             kinds = tuple(json.loads(meta["kinds"]))
-            model = cls(kinds, int(meta["hidden"]), meta.get("end", "right" if kinds == KINDS else None))
+            model = cls(kinds, int(meta["hidden"]), meta.get("end"))  # files before "end": spin/combo, right
             model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
         except WeightsError:
             raise
@@ -186,10 +186,11 @@ def crops_from_coco(root: str | Path, kinds: tuple[str, ...] = KINDS, *, copies:
     """Every ``kinds`` annotation of a COCO folder (`deskpilot sandbox gen-detection`), read (at the
     pair's `end_of`) at its exact box and ``copies - 1`` jittered ones: {"x": features [N, F], "y": kind
     indices [N], "image": image ids [N], "exact": [N] bool (the unjittered box)}."""
-    end = end_of(kinds)
     from PIL import Image
 
     from vision.data import load_coco
+
+    end = end_of(kinds)
 
     root = Path(root)
     coco = load_coco(root)
