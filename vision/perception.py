@@ -7,8 +7,11 @@ cell, with OpenCV, a few ms at 1280×800):
 - no cell changed: the previous elements are returned again (copies), nothing runs;
 - the changed cells cover at most ``max_region_fraction`` of the screen: only their bounding
   rectangle (plus a margin) is re-detected, *at the same scale* as a full re-detect and in the same
-  tile-sized windows (padded), so the detector sees elements and canvases as it was trained on. Previous elements that touch the changed rectangle are
-  dropped, the region's detections that touch it are added; the rest are kept as they were;
+  tile-sized windows (padded), so the detector sees elements and canvases as it was trained on. Previous
+  elements that touch the changed rectangle are dropped, the region's detections that touch it are added;
+  the rest are kept as they were. The re-detected rectangle is widened to hold every dropped element
+  whole: one cut by its edge (a label beside an opened combo popup) would come back truncated, with its
+  text cut too;
 - otherwise: full re-detect.
 
 OCR runs only on elements that are new or moved (and its own crop-hash cache catches the rest).
@@ -56,6 +59,7 @@ class Perception:
         cell: diff grid cell size in pixels.
         diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
         margin: pixels added around the changed rectangle before re-detecting it.
+        pad: pixels kept around a replaced element when the re-detected rectangle is widened to hold it.
         max_region_fraction: above this share of changed screen area, re-detect everything.
     """
 
@@ -72,11 +76,12 @@ class Perception:
         cell: int = 16,
         diff_threshold: float = 1.0,
         margin: int = 48,
+        pad: int = 8,
         max_region_fraction: float = 0.4,
     ):
         self.detector, self.ocr = detector, ocr
         self.score_threshold, self.nms_iou, self.bf16 = score_threshold, nms_iou, bf16
-        self.cell, self.diff_threshold, self.margin = cell, diff_threshold, margin
+        self.cell, self.diff_threshold, self.margin, self.pad = cell, diff_threshold, margin, pad
         self.max_region_fraction = max_region_fraction
         self.read_state, self.dedupe = read_state, dedupe
         self.stats = PerceptionStats()
@@ -113,13 +118,26 @@ class Perception:
         cells = cv2.resize(d, (cols, rows), interpolation=cv2.INTER_AREA)  # mean over each c × 3c block
         return cells > self.diff_threshold
 
-    def _region(self, changed: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    def _region(self, changed: np.ndarray, size: tuple[int, int], origin: tuple[int, int] = (0, 0)
+                ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:  # fmt: skip
+        """(changed, region): the changed cells' bounding rectangle and the rectangle to re-detect, both
+        image pixels xyxy. The region is the changed one plus ``margin``, widened to hold whole (plus
+        ``pad``) every previous element that touches the changed rectangle, since those are replaced."""
         ys, xs = np.nonzero(changed)
         w, h = size
         c = self.cell
-        x1, y1 = xs.min() * c - self.margin, ys.min() * c - self.margin
-        x2, y2 = (xs.max() + 1) * c + self.margin, (ys.max() + 1) * c + self.margin
-        return max(0, int(x1)), max(0, int(y1)), min(w, int(x2)), min(h, int(y2))
+        cx1, cy1 = int(xs.min()) * c, int(ys.min()) * c
+        cx2, cy2 = min(w, (int(xs.max()) + 1) * c), min(h, (int(ys.max()) + 1) * c)
+        x1, y1, x2, y2 = cx1 - self.margin, cy1 - self.margin, cx2 + self.margin, cy2 + self.margin
+        pad = self.pad
+        for e in self._elements:
+            ex1, ey1, ex2, ey2 = (e.box[0] - origin[0], e.box[1] - origin[1], e.box[2] - origin[0],
+                                  e.box[3] - origin[1])  # fmt: skip
+            if ex1 < cx2 and ex2 > cx1 and ey1 < cy2 and ey2 > cy1:
+                x1, y1 = min(x1, ex1 - pad), min(y1, ey1 - pad)
+                x2, y2 = max(x2, ex2 + pad), max(y2, ey2 + pad)
+        region = max(0, int(x1)), max(0, int(y1)), min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
+        return (cx1, cy1, cx2, cy2), region
 
     # ------------------------------------------------------------------------------------------ call
     def __call__(self, observation: Observation) -> list[Element]:
@@ -141,11 +159,11 @@ class Perception:
             self.stats.mode = "cached"
             self.stats.timings_ms["total"] = (time.perf_counter() - t0) * 1000
             return [copy.copy(e) for e in self._elements]
-        region = self._region(changed, size)
+        changed_rect, region = self._region(changed, size, origin)
         rx1, ry1, rx2, ry2 = region
         if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
             return self._full(image, origin, t0)
-        return self._partial(image, origin, region, t0)
+        return self._partial(image, origin, changed_rect, region, t0)
 
     def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
         t1 = time.perf_counter()
@@ -163,8 +181,8 @@ class Perception:
         self.stats.timings_ms.update(detect=(t2 - t1) * 1000, ocr=(t3 - t2) * 1000, total=(t3 - t0) * 1000)
         return [copy.copy(e) for e in elements]
 
-    def _partial(self, image: np.ndarray, origin: tuple[int, int], region: tuple[int, int, int, int],
-                 t0: float) -> list[Element]:  # fmt: skip
+    def _partial(self, image: np.ndarray, origin: tuple[int, int], changed: tuple[int, int, int, int],
+                 region: tuple[int, int, int, int], t0: float) -> list[Element]:  # fmt: skip
         rx1, ry1, rx2, ry2 = region
         h, w = image.shape[:2]
         # The scale a full re-detect uses, so elements in the region look as they do in training.
@@ -175,12 +193,9 @@ class Perception:
         (found,) = self.detector.detect([crop], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
                                         bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
         t2 = time.perf_counter()
-        # The changed rectangle in screen pixels, without the margin.
-        m = self.margin
-        cx1 = origin[0] + (rx1 + m if rx1 > 0 else 0)
-        cy1 = origin[1] + (ry1 + m if ry1 > 0 else 0)
-        cx2 = origin[0] + (rx2 - m if rx2 < w else w)
-        cy2 = origin[1] + (ry2 - m if ry2 < h else h)
+        # The changed rectangle in screen pixels.
+        cx1, cy1, cx2, cy2 = (changed[0] + origin[0], changed[1] + origin[1], changed[2] + origin[0],
+                              changed[3] + origin[1])  # fmt: skip
 
         def touches(e: Element) -> bool:
             x1, y1, x2, y2 = e.box

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.types import Observation
+from agent.types import Element, Observation
 from tests.vision.conftest import tiny_config
 from vision.detector import Detector
 from vision.perception import Perception
@@ -105,3 +105,45 @@ def test_changed_cells_grid(perception):
     cells = p.changed_cells(a, b)
     assert cells.shape == (7, 10)
     assert cells.sum() >= 1 and cells[2:4, 6:7].any() and not cells[:, :5].any()
+
+
+class BlobDetector:
+    """A stand-in detector that finds what is plainly there: each solid non-background blob of the crop
+    is an element (its box exactly), so a blob cut by the crop's edge comes back cut."""
+
+    config = type("Config", (), {"input_size": (640, 400)})()
+
+    def __init__(self):
+        self.calls: list[tuple[int, int]] = []
+
+    def detect(self, images, *, origin=(0, 0), **kw):
+        import cv2
+
+        (img,) = images
+        self.calls.append(img.shape[1::-1])
+        mask = (np.abs(img.astype(int) - 230).sum(axis=2) > 0).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        out = []
+        for x, y, w, h, _area in stats[1:n]:
+            box = (origin[0] + x, origin[1] + y, origin[0] + x + w, origin[1] + y + h)
+            out.append(Element(box=box, kind="label", score=0.9))
+        return [out]
+
+
+def test_an_element_reaching_into_the_change_comes_back_whole():
+    """An element that reaches into the changed cells is replaced by its re-detection, so the re-detected
+    region must hold it whole: cut at the region's edge it came back truncated (a label beside an opened
+    combo popup read 'st name:' for 'Last name:')."""
+    det = BlobDetector()
+    p = Perception(det, None, cell=16, margin=32, pad=8)
+    screen = np.full((400, 640, 3), 230, np.uint8)
+    screen[100:120, 60:400] = (20, 20, 20)  # a wide label
+    screen[300:330, 500:560] = (0, 0, 200)  # a button far away
+    assert sorted(e.box for e in p(Observation(screen))) == [(60, 100, 400, 120), (500, 300, 560, 330)]
+    frame = screen.copy()
+    frame[100:120, 380:400] = (200, 20, 20)  # only the label's right end changes (it stays one blob)
+    out = p(Observation(frame))
+    assert p.stats.mode == "region"
+    assert p.stats.region[0] <= 60 - 8 < 380 - p.margin  # widened to the label's left end, plus the pad
+    assert sorted(e.box for e in out) == [(60, 100, 400, 120), (500, 300, 560, 330)]
+    assert det.calls[1][0] < 640  # still a region, not the whole screen
