@@ -73,6 +73,7 @@ class TrainConfig:
     rename: float = 0.0
     rename_unrelated: float = 0.25  # of those renames, the share of navigation buttons given unrelated words
     rename_novel: float = 0.0  # of the unrelated words, the share that are made up (`novel_word`)
+    rename_decoy: float = 0.0  # of a navigation button's unrelated words, the share from DECOY_BUTTON_WORDS
     # unseen phrasing: per episode probability of rewording the instruction (`reword`)
     reword: float = 0.0
     # unseen layouts: per episode probability of extra widgets no step acts on (`add_clutter`)
@@ -343,6 +344,13 @@ NAV_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 #: The held-out wizard template's button words: never used as a renamed button's word.
 HELDOUT_NAV_WORDS = frozenset({"Previous", "Continue", "Done"})
+#: Words the training templates give buttons that are clicked only when the instruction names them (a
+#: dialog's OK, a counter's Add). A policy that only ever met them there learns "never click one unbidden"
+#: and will not finish a wizard whose last button says such a word (held-out wizards say "Done", which
+#: counters use too: measured on 10 held-out wizards, none finished with "Done", 8 with "Finish"), so
+#: `rename_buttons` may give them to navigation buttons (``decoy``).
+DECOY_BUTTON_WORDS = ("OK", "Cancel", "Yes", "No", "Retry", "Keep", "Discard", "Delete", "Add", "Like",
+                      "Vote", "Increment", "Plus one", "Next item", "Search", "Send", "Reply")  # fmt: skip
 #: Kinds whose text a click task names ("Click Save", "Tick Dark mode").
 RENAMED_KINDS = frozenset({"button", "checkbox", "radio", "tab"})
 #: Short field captions, some of them stopwords ("At:", "By:"), for `rename_buttons` to give a field: a
@@ -374,7 +382,7 @@ def novel_word(rng: random.Random) -> str:
 
 
 def rename_buttons(
-    rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.25, novel: float = 0.0
+    rec: EpisodeRecord, rng: random.Random, unrelated: float = 0.25, novel: float = 0.0, decoy: float = 0.0
 ) -> EpisodeRecord:
     """Unseen words, same task: rename element texts consistently on every step, so the policy cannot rely
     on the exact words of the training templates (a held-out app may say "Continue" for "Next").
@@ -390,6 +398,8 @@ def rename_buttons(
       held-out word) instead of drawn from the sandbox's vocabulary. A policy that only ever saw known
       words picks wizard buttons by the word, not by the place, when their words are new (measured on 12
       held-out wizards: as Back/Next/Finish 12 finished, as Walrus/Pepper/Ginger none).
+    - With probability ``decoy`` a navigation button's unrelated word is one the templates give other
+      buttons (`DECOY_BUTTON_WORDS`), so a known word does not rule a button out of its place's role.
 
     Texts that a step types are never renamed (their copy labels would break).
     """
@@ -416,6 +426,14 @@ def rename_buttons(
             return word
         return pool.pop(rng.randrange(len(pool)))
 
+    decoys = [w for w in DECOY_BUTTON_WORDS if w not in on_screen and w.casefold() not in role_words]
+
+    def draw_nav() -> str:
+        """An unrelated word for a navigation button: a decoy with probability ``decoy``, else `draw`."""
+        if decoys and rng.random() < decoy:
+            return decoys.pop(rng.randrange(len(decoys)))
+        return draw()
+
     nav: dict[str, str] = {}
     named: dict[str, str] = {}
     # all of an episode's navigation buttons lose their role words together, or none: with one role word
@@ -432,7 +450,7 @@ def rename_buttons(
             if options and (not lose_roles or not pool):
                 nav[text] = rng.choice(options)
             elif pool:
-                nav[text] = draw()
+                nav[text] = draw_nav()
         elif pool and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", instruction, re.IGNORECASE):
             named[text] = draw()
     stems: dict[str, str] = {}  # caption label -> the name it gives its field
@@ -715,7 +733,7 @@ class Trainer:
         tc = self.tc
         changed = rec
         if tc.rename > 0 and self.rng.random() < tc.rename:
-            changed = rename_buttons(changed, self.rng, tc.rename_unrelated, tc.rename_novel)
+            changed = rename_buttons(changed, self.rng, tc.rename_unrelated, tc.rename_novel, tc.rename_decoy)
             changed = rename_list_items(changed, self.rng)
         if tc.clutter > 0 and self.rng.random() < tc.clutter:
             changed = add_clutter(changed, self.rng)

@@ -394,6 +394,31 @@ def test_rename_novel_makes_up_unrelated_words_that_no_vocabulary_has():
             assert out.steps[0].label_target.text == words[1]  # the labelled target is renamed with it
 
 
+def test_rename_decoy_gives_navigation_buttons_other_buttons_words_never_a_held_out_one():
+    from agent.types import Element
+    from policies.train import DECOY_BUTTON_WORDS, HELDOUT_NAV_WORDS, NAV_SYNONYMS, rename_buttons
+
+    nav = [Element((10 + 80 * i, 10, 80 + 80 * i, 30), "button", text=t, id=i)
+           for i, t in enumerate(("< Back", "Next >", "Finish"))]  # fmt: skip
+    ok = Element((300, 10, 360, 30), "button", text="OK", id=9)  # on screen already: never a decoy here
+    rec = EpisodeRecord(
+        "Walk through the wizard.", (640, 400), [StepRecord([*nav, ok], Click(*nav[2].center), nav[2])]
+    )
+    roles = {w.casefold() for group in NAV_SYNONYMS.values() for w in group}
+    decoys = {}
+    for decoy in (0.0, 1.0):
+        decoys[decoy] = 0
+        for seed in range(20):
+            out = rename_buttons(rec, random.Random(seed), unrelated=1.0, novel=0.0, decoy=decoy)
+            words = [e.text for e in out.steps[0].elements[:3]]
+            assert len(set(words)) == 3 and not {w.casefold() for w in words} & roles
+            decoys[decoy] += sum(w in DECOY_BUTTON_WORDS for w in words)
+            assert "OK" not in words and not set(words) & HELDOUT_NAV_WORDS
+            assert out.steps[0].elements[3].text == "OK" and out.steps[0].label_target.text == words[2]
+    assert decoys[1.0] == 60 and decoys[0.0] < 15  # the vocabulary pool has a few of them ("Delete") too
+    assert not set(DECOY_BUTTON_WORDS) & HELDOUT_NAV_WORDS
+
+
 def test_rename_novel_never_makes_up_a_held_out_role_or_vocabulary_word(monkeypatch):
     import policies.train as T
     from agent.envs.sandbox import vocab as V
