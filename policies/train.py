@@ -233,13 +233,16 @@ def as_detected(
     typo: float = 0.1,
     spurious: int = 3,
     reads: bool = True,
+    placeholders: float = 0.9,
 ) -> EpisodeRecord:
     """The episode as the detector and OCR would report it: no ground-truth state but what perception
     reads from pixels (with ``reads``: checkbox/radio ``checked``, a slider's ``value`` within a point or
     two, `vision.widget_state`; without it, none), detector-like scores, some kinds confused
     (`DETECTOR_CONFUSIONS`, per element with probability ``confuse``), some texts misread (`ocr_typo`,
     with probability ``typo``) and up to ``spurious`` false detections at lower scores: a widget found a
-    second time as another kind, or two neighbours read as one ("Dark System" as a spin box).
+    second time as another kind, or two neighbours read as one ("Dark System" as a spin box). In an
+    episode with probability ``placeholders``, an empty field's text is its placeholder, as OCR reads
+    the grey hint ("Enter postcode") that ground truth leaves out.
 
     A widget is misread the same way on every step until its look changes (a radio once ticked may be
     taken for a checkbox). The targets keep their kinds (the labels stay valid) and no text a step types
@@ -263,6 +266,8 @@ def as_detected(
         )
         fakes.append((a, b, kind, rng.uniform(0.35, 0.7), rng.uniform(0.0, 0.15)))
     seen: dict[tuple, dict[str, Any]] = {}
+    # OCR reads an empty field's grey placeholder ("Enter postcode") as its text, unless it is too faint
+    read_placeholders = rng.random() < placeholders
 
     def read(e: Element, kind: str) -> dict[str, Any]:
         """What perception reads, the same for a widget until its look changes."""
@@ -293,12 +298,13 @@ def as_detected(
                 texts[key] = ocr_typo(e.text, rng) if misread else e.text
                 scores[key] = rng.uniform(0.5, 1.0)
             kind = e.kind if protected else kinds[key]
+            placeholder = (e.state or {}).get("placeholder") if not e.text else None
             els.append(
                 Element(
                     e.box,
                     kind,
                     scores[key],
-                    texts[key],
+                    placeholder if placeholder and read_placeholders else texts[key],
                     e.embedding,
                     read(e, kind) if reads else {},
                     e.id,

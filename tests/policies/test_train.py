@@ -552,6 +552,29 @@ def test_as_detected_drops_state_misreads_consistently_and_keeps_labels_valid():
     assert set(fakes) == {0, 1, 2, 3}
 
 
+def test_as_detected_reads_an_empty_fields_placeholder_as_its_text():
+    from policies.train import as_detected
+
+    empty = Element((10, 10, 210, 30), "text_field", state={"placeholder": "Enter postcode"}, id=0)
+    filled = Element((10, 40, 210, 60), "text_field", text="Ada", state={"placeholder": "Name"}, id=1)
+    rec = EpisodeRecord(
+        "Postcode: 9205", (640, 400), [StepRecord([empty, filled], Click(*empty.center), empty)]
+    )
+    kw = {"confuse": 0.0, "typo": 0.0, "spurious": 0}
+    shown = as_detected(rec, random.Random(0), placeholders=1.0, **kw).steps[0].elements
+    assert [e.text for e in shown] == ["Enter postcode", "Ada"]  # a typed text hides the placeholder
+    assert [e.text for e in as_detected(rec, random.Random(0), placeholders=0.0, **kw).steps[0].elements] == [
+        "",
+        "Ada",
+    ]
+    assert (
+        encode_episode(
+            as_detected(rec, random.Random(0), placeholders=1.0, **kw), TransformerPolicyConfig(**TINY)
+        )["labels"]["tgt"][0]
+        == encode_episode(rec, TransformerPolicyConfig(**TINY))["labels"]["tgt"][0]
+    )  # the target holds
+
+
 def test_ocr_typo_makes_one_look_alike_mistake():
     from policies.train import ocr_typo
 
