@@ -352,9 +352,10 @@ NAV_SYNONYMS: dict[str, tuple[str, ...]] = {
 HELDOUT_NAV_WORDS = frozenset({"Previous", "Continue", "Done"})
 #: Words the training templates give buttons that are clicked only when the instruction names them (a
 #: dialog's OK, a counter's Add). A policy that only ever met them there learns "never click one unbidden"
-#: and will not finish a wizard whose last button says such a word (held-out wizards say "Done", which
-#: counters use too: measured on 10 held-out wizards, none finished with "Done", 8 with "Finish"), so
-#: `rename_buttons` may give them to navigation buttons (``decoy``).
+#: and will not finish a wizard whose last button says such a word, so `rename_buttons` may give them to
+#: navigation buttons (``decoy``). Measured on 10 held-out wizards with the finish button shown as "OK":
+#: 2 finished before, 8 after a fine-tune with decoys. It did not carry over to a word it never saw in
+#: that role: the held-out wizards' "Done" (a counter's word too) finished 2 of 31, up from 0.
 DECOY_BUTTON_WORDS = ("OK", "Cancel", "Yes", "No", "Retry", "Keep", "Discard", "Delete", "Add", "Like",
                       "Vote", "Increment", "Plus one", "Next item", "Search", "Send", "Reply")  # fmt: skip
 #: Kinds whose text a click task names ("Click Save", "Tick Dark mode").
