@@ -8,8 +8,9 @@ cell, with OpenCV, a few ms at 1280×800):
 - the changed cells cover at most ``max_region_fraction`` of the screen: only their bounding
   rectangle (plus a margin) is re-detected, *at the same scale* as a full re-detect and in the same
   tile-sized windows (padded), so the detector sees elements and canvases as it was trained on. Previous
-  elements that touch the changed rectangle are dropped, the region's detections that touch it are added;
-  the rest are kept as they were. The re-detected rectangle is widened to hold every dropped element
+  elements over a changed cell are dropped and the region's detections over one are added; the rest,
+  whose pixels are the very ones they were found on, are kept as they were (the bounding rectangle of
+  two small changes can be large). The re-detected rectangle is widened to hold every dropped element
   whole: one cut by its edge (a label beside an opened combo popup) would come back truncated, with its
   text cut too;
 - otherwise: full re-detect.
@@ -118,26 +119,31 @@ class Perception:
         cells = cv2.resize(d, (cols, rows), interpolation=cv2.INTER_AREA)  # mean over each c × 3c block
         return cells > self.diff_threshold
 
+    def _on_changed_cells(self, box: tuple[float, ...], changed: np.ndarray, origin: tuple[int, int]) -> bool:
+        """Whether any changed cell lies under ``box`` (screen pixels): an element with none under it
+        shows exactly the pixels it was detected on, so it stays as it was."""
+        c = self.cell
+        rows, cols = changed.shape
+        x1, y1 = int((box[0] - origin[0]) // c), int((box[1] - origin[1]) // c)
+        x2, y2 = int(np.ceil((box[2] - origin[0]) / c)), int(np.ceil((box[3] - origin[1]) / c))
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(cols, max(x2, x1 + 1)), min(rows, max(y2, y1 + 1))
+        return x1 < x2 and y1 < y2 and bool(changed[y1:y2, x1:x2].any())
+
     def _region(self, changed: np.ndarray, size: tuple[int, int], origin: tuple[int, int] = (0, 0)
-                ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:  # fmt: skip
-        """(changed, region): the changed cells' bounding rectangle and the rectangle to re-detect, both
-        image pixels xyxy. The region is the changed one plus ``margin``, widened to hold whole (plus
-        ``pad``) every previous element that touches the changed rectangle, since those are replaced."""
+                ) -> tuple[int, int, int, int]:  # fmt: skip
+        """The rectangle to re-detect (image pixels xyxy): the changed cells' bounding rectangle plus
+        ``margin``, widened to hold whole (plus ``pad``) every previous element over a changed cell,
+        since those are replaced by what the region finds."""
         ys, xs = np.nonzero(changed)
         w, h = size
-        c = self.cell
-        cx1, cy1 = int(xs.min()) * c, int(ys.min()) * c
-        cx2, cy2 = min(w, (int(xs.max()) + 1) * c), min(h, (int(ys.max()) + 1) * c)
-        x1, y1, x2, y2 = cx1 - self.margin, cy1 - self.margin, cx2 + self.margin, cy2 + self.margin
-        pad = self.pad
+        c, m, pad = self.cell, self.margin, self.pad
+        x1, y1 = int(xs.min()) * c - m, int(ys.min()) * c - m
+        x2, y2 = (int(xs.max()) + 1) * c + m, (int(ys.max()) + 1) * c + m
         for e in self._elements:
-            ex1, ey1, ex2, ey2 = (e.box[0] - origin[0], e.box[1] - origin[1], e.box[2] - origin[0],
-                                  e.box[3] - origin[1])  # fmt: skip
-            if ex1 < cx2 and ex2 > cx1 and ey1 < cy2 and ey2 > cy1:
-                x1, y1 = min(x1, ex1 - pad), min(y1, ey1 - pad)
-                x2, y2 = max(x2, ex2 + pad), max(y2, ey2 + pad)
-        region = max(0, int(x1)), max(0, int(y1)), min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
-        return (cx1, cy1, cx2, cy2), region
+            if self._on_changed_cells(e.box, changed, origin):
+                x1, y1 = min(x1, e.box[0] - origin[0] - pad), min(y1, e.box[1] - origin[1] - pad)
+                x2, y2 = max(x2, e.box[2] - origin[0] + pad), max(y2, e.box[3] - origin[1] + pad)
+        return max(0, int(x1)), max(0, int(y1)), min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
 
     # ------------------------------------------------------------------------------------------ call
     def __call__(self, observation: Observation) -> list[Element]:
@@ -159,11 +165,11 @@ class Perception:
             self.stats.mode = "cached"
             self.stats.timings_ms["total"] = (time.perf_counter() - t0) * 1000
             return [copy.copy(e) for e in self._elements]
-        changed_rect, region = self._region(changed, size, origin)
+        region = self._region(changed, size, origin)
         rx1, ry1, rx2, ry2 = region
         if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
             return self._full(image, origin, t0)
-        return self._partial(image, origin, changed_rect, region, t0)
+        return self._partial(image, origin, changed, region, t0)
 
     def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
         t1 = time.perf_counter()
@@ -181,7 +187,7 @@ class Perception:
         self.stats.timings_ms.update(detect=(t2 - t1) * 1000, ocr=(t3 - t2) * 1000, total=(t3 - t0) * 1000)
         return [copy.copy(e) for e in elements]
 
-    def _partial(self, image: np.ndarray, origin: tuple[int, int], changed: tuple[int, int, int, int],
+    def _partial(self, image: np.ndarray, origin: tuple[int, int], changed: np.ndarray,
                  region: tuple[int, int, int, int], t0: float) -> list[Element]:  # fmt: skip
         rx1, ry1, rx2, ry2 = region
         h, w = image.shape[:2]
@@ -193,16 +199,10 @@ class Perception:
         (found,) = self.detector.detect([crop], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
                                         bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
         t2 = time.perf_counter()
-        # The changed rectangle in screen pixels.
-        cx1, cy1, cx2, cy2 = (changed[0] + origin[0], changed[1] + origin[1], changed[2] + origin[0],
-                              changed[3] + origin[1])  # fmt: skip
-
-        def touches(e: Element) -> bool:
-            x1, y1, x2, y2 = e.box
-            return x1 < cx2 and x2 > cx1 and y1 < cy2 and y2 > cy1
-
-        kept = [e for e in self._elements if not touches(e)]
-        new = [e for e in found if touches(e)]
+        # Elements over a changed cell are replaced by the region's detections over one; the rest show
+        # the very pixels they were found on and stay (a region's re-detection of them finds ~2% fewer).
+        kept = [e for e in self._elements if not self._on_changed_cells(e.box, changed, origin)]
+        new = [e for e in found if self._on_changed_cells(e.box, changed, origin)]
         new = suppress_duplicates(new) if self.dedupe else new
         if self.ocr is not None:
             self.ocr.read_elements(image, new, origin)
