@@ -433,7 +433,7 @@ def rename_buttons(
             return word
         return pool.pop(rng.randrange(len(pool)))
 
-    decoys = [w for w in DECOY_BUTTON_WORDS if w not in on_screen and w.casefold() not in role_words]
+    decoys = [w for w in DECOY_BUTTON_WORDS if w not in on_screen]
 
     def draw_nav() -> str:
         """An unrelated word for a navigation button: a decoy with probability ``decoy``, else `draw`."""

@@ -129,20 +129,19 @@ class Perception:
         x1, y1, x2, y2 = max(0, x1), max(0, y1), min(cols, max(x2, x1 + 1)), min(rows, max(y2, y1 + 1))
         return x1 < x2 and y1 < y2 and bool(changed[y1:y2, x1:x2].any())
 
-    def _region(self, changed: np.ndarray, size: tuple[int, int], origin: tuple[int, int] = (0, 0)
-                ) -> tuple[int, int, int, int]:  # fmt: skip
+    def _region(self, changed: np.ndarray, size: tuple[int, int], origin: tuple[int, int],
+                replaced: list[Element]) -> tuple[int, int, int, int]:  # fmt: skip
         """The rectangle to re-detect (image pixels xyxy): the changed cells' bounding rectangle plus
-        ``margin``, widened to hold whole (plus ``pad``) every previous element over a changed cell,
-        since those are replaced by what the region finds."""
+        ``margin``, widened to hold whole (plus ``pad``) every ``replaced`` element (the previous ones
+        over a changed cell), since the region's detections take their place."""
         ys, xs = np.nonzero(changed)
         w, h = size
         c, m, pad = self.cell, self.margin, self.pad
         x1, y1 = int(xs.min()) * c - m, int(ys.min()) * c - m
         x2, y2 = (int(xs.max()) + 1) * c + m, (int(ys.max()) + 1) * c + m
-        for e in self._elements:
-            if self._on_changed_cells(e.box, changed, origin):
-                x1, y1 = min(x1, e.box[0] - origin[0] - pad), min(y1, e.box[1] - origin[1] - pad)
-                x2, y2 = max(x2, e.box[2] - origin[0] + pad), max(y2, e.box[3] - origin[1] + pad)
+        for e in replaced:
+            x1, y1 = min(x1, e.box[0] - origin[0] - pad), min(y1, e.box[1] - origin[1] - pad)
+            x2, y2 = max(x2, e.box[2] - origin[0] + pad), max(y2, e.box[3] - origin[1] + pad)
         return max(0, int(x1)), max(0, int(y1)), min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
 
     # ------------------------------------------------------------------------------------------ call
@@ -165,11 +164,16 @@ class Perception:
             self.stats.mode = "cached"
             self.stats.timings_ms["total"] = (time.perf_counter() - t0) * 1000
             return [copy.copy(e) for e in self._elements]
-        region = self._region(changed, size, origin)
+        # Elements over a changed cell are replaced by the region's detections over one; the rest show
+        # the very pixels they were found on and stay (a region's re-detection of them finds ~2% fewer).
+        kept, replaced = [], []
+        for e in self._elements:
+            (replaced if self._on_changed_cells(e.box, changed, origin) else kept).append(e)
+        region = self._region(changed, size, origin, replaced)
         rx1, ry1, rx2, ry2 = region
         if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
             return self._full(image, origin, t0)
-        return self._partial(image, origin, changed, region, t0)
+        return self._partial(image, origin, changed, region, kept, t0)
 
     def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
         t1 = time.perf_counter()
@@ -188,7 +192,7 @@ class Perception:
         return [copy.copy(e) for e in elements]
 
     def _partial(self, image: np.ndarray, origin: tuple[int, int], changed: np.ndarray,
-                 region: tuple[int, int, int, int], t0: float) -> list[Element]:  # fmt: skip
+                 region: tuple[int, int, int, int], kept: list[Element], t0: float) -> list[Element]:  # fmt: skip
         rx1, ry1, rx2, ry2 = region
         h, w = image.shape[:2]
         # The scale a full re-detect uses, so elements in the region look as they do in training.
@@ -199,9 +203,6 @@ class Perception:
         (found,) = self.detector.detect([crop], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
                                         bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
         t2 = time.perf_counter()
-        # Elements over a changed cell are replaced by the region's detections over one; the rest show
-        # the very pixels they were found on and stay (a region's re-detection of them finds ~2% fewer).
-        kept = [e for e in self._elements if not self._on_changed_cells(e.box, changed, origin)]
         new = [e for e in found if self._on_changed_cells(e.box, changed, origin)]
         new = suppress_duplicates(new) if self.dedupe else new
         if self.ocr is not None:
