@@ -55,6 +55,11 @@ def policy(
         "--rename-decoy",
         help="Share of a navigation button's unrelated words taken from other buttons' words (OK, Add, ...).",
     ),
+    hide_heldout: bool = typer.Option(
+        False,
+        "--hide-heldout-words",
+        help="Give elements that show a held-out template's word (Previous, Continue, Done) another word.",
+    ),
     reword: float = typer.Option(
         0.0, "--reword", help="Per-episode probability of rewording the instruction (unseen phrasing)."
     ),
@@ -98,7 +103,7 @@ def policy(
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, as_detected=as_detected, as_detected_reads=as_detected_reads, rename=rename,
-                     rename_unrelated=rename_unrelated, rename_novel=rename_novel, rename_decoy=rename_decoy, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
+                     rename_unrelated=rename_unrelated, rename_novel=rename_novel, rename_decoy=rename_decoy, hide_heldout=hide_heldout, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
                      dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
                      detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip

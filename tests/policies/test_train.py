@@ -265,6 +265,38 @@ def test_rename_buttons_renames_field_captions_in_both_places_but_not_typed_valu
     assert 10 <= short <= 60  # some short captions, most from the word pool
 
 
+def test_hide_words_keeps_the_heldout_templates_words_out_of_training_episodes():
+    from policies.train import HELDOUT_NAV_WORDS, hide_words
+
+    def screen() -> list[Element]:
+        return [Element((10, 10, 80, 30), "button", text="Vote", id=0),
+                Element((90, 10, 160, 30), "button", text="Done", id=1),
+                Element((170, 10, 240, 30), "button", text="Continue", id=2),
+                Element((10, 40, 240, 60), "text_field", id=3),
+                Element((10, 70, 80, 90), "label", text="Done", id=4)]  # fmt: skip
+
+    s1, s2, s3 = screen(), screen(), screen()
+    steps = [StepRecord(s1, Click(*s1[0].center), s1[0]), StepRecord(s2, Click(*s2[1].center), s2[1]),
+             StepRecord(s3, Finished(), None, done=True)]  # fmt: skip
+    rec = EpisodeRecord("Click Vote once, then press done.", (640, 400), steps)
+    words = set()
+    for seed in range(50):
+        out = hide_words(rec, random.Random(seed))
+        texts = [[e.text for e in st.elements] for st in out.steps]
+        assert texts[0] == texts[1] == texts[2]  # the same word on every step
+        vote, done, cont, _, label = texts[0]
+        assert vote == "Vote" and label == "Done"  # other words, and other kinds, are left alone
+        assert done not in HELDOUT_NAV_WORDS and cont not in HELDOUT_NAV_WORDS and done != cont
+        assert out.instruction == f"Click Vote once, then press {done}."  # named: renamed there too
+        assert out.steps[1].label_target.text == done and out.steps[1].label == rec.steps[1].label
+        words.add(done)
+    assert len(words) > 10  # drawn, not one fixed stand-in
+    typed = EpisodeRecord("Type Done in the field.", (640, 400), [StepRecord(s1, TypeText("Done"), s1[3])])
+    assert hide_words(typed, random.Random(0)).steps[0].elements[1].text == "Done"  # typed: kept
+    plain = EpisodeRecord("Click Vote.", (640, 400), [StepRecord(s1[:1], Click(*s1[0].center), s1[0])])
+    assert hide_words(plain, random.Random(0)) is plain
+
+
 def test_rename_buttons_renames_consistently_on_screen_and_in_the_instruction():
     from agent.types import Element
     from policies.train import NAV_SYNONYMS, rename_buttons

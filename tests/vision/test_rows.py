@@ -1,0 +1,124 @@
+"""List rows snapped to their lines of text, on real rendered sandbox lists (`vision.detector.rows`)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from agent.types import Element
+from vision.boxes import box_iou
+from vision.detector.rows import RowSnapper, row_edges, text_bands
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="module")
+def lists() -> list[tuple[np.ndarray, list[Element]]]:
+    """(screen, its fully visible list items) of 12 held-out scroll_find screens."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+
+    out = []
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 600, seed=0, families=["scroll_find"])[:12]:
+            obs = env.reset(st)
+            items = [e for e in obs.elements if e.kind == "list_item"]
+            if len(items) >= 4:
+                height = np.median([e.box[3] - e.box[1] for e in items])
+                out.append((obs.image, [e for e in items if e.box[3] - e.box[1] >= height - 1]))
+    assert len(out) >= 8
+    return out
+
+
+def misplaced(items: list[Element], rng: np.random.Generator) -> list[Element]:
+    """Detections as the detector makes them on a list: rows shifted by up to half a row, some twice,
+    one interior row missed."""
+    out = []
+    skip = int(rng.integers(1, len(items) - 1))
+    for i, e in enumerate(items):
+        if i == skip:
+            continue
+        x1, y1, x2, y2 = e.box
+        h = y2 - y1
+        for _ in range(int(rng.integers(1, 3))):
+            dy = float(rng.uniform(-0.5, 0.5)) * h
+            out.append(Element((x1 + rng.uniform(-3, 3), y1 + dy, x2 + rng.uniform(-3, 6), y2 + dy + rng.uniform(-2, 3)),
+                               "list_item", float(rng.uniform(0.4, 0.6))))  # fmt: skip
+    return out
+
+
+def matched(found: list[Element], items: list[Element], at: float) -> int:
+    if not found:
+        return 0
+    iou = box_iou(np.array([e.box for e in items]), np.array([e.box for e in found]))
+    return int((iou.max(axis=1) >= at).sum())
+
+
+def test_misplaced_row_detections_snap_onto_the_rows(lists):
+    rng = np.random.default_rng(0)
+    snap = RowSnapper()
+    before = after = total = extra = 0
+    for image, items in lists:
+        dets = misplaced(items, rng)
+        out = snap(image, dets)
+        rows = [e for e in out if e.kind == "list_item"]
+        before += matched(dets, items, 0.7)
+        after += matched(rows, items, 0.7)
+        total += len(items)
+        extra += max(0, len(rows) - len(items))
+        assert all(0.4 <= e.score <= 0.6 for e in rows)  # the detections' scores carry over
+    assert after >= 0.9 * total  # the missed interior row is filled in as well
+    assert before <= 0.5 * total  # the detections themselves mostly miss the rows at IoU 0.7
+    assert extra <= len(lists)  # one row per line of text, not one per detection
+
+
+def test_one_box_over_the_whole_list_becomes_its_rows(lists):
+    image, items = lists[0]
+    x1, y1 = min(e.box[0] for e in items), min(e.box[1] for e in items)
+    x2, y2 = max(e.box[2] for e in items), max(e.box[3] for e in items)
+    out = RowSnapper()(image, [Element((x1, y1, x2, y2), "list_item", 0.6)])
+    assert len(out) == len(items) and matched(out, items, 0.7) == len(items)
+
+
+def test_other_kinds_and_unsure_rows_are_left_alone_and_boxes_follow_the_origin(lists):
+    image, items = lists[1]
+    button = Element((5, 5, 60, 25), "button", 0.9, "OK")
+    unsure = Element(tuple(v + 4 for v in items[0].box), "list_item", 0.1)
+    shifted = [Element((e.box[0], e.box[1] + 5, e.box[2], e.box[3] + 5), "list_item", 0.5) for e in items]
+    out = RowSnapper()(image, [button, unsure, *shifted])
+    assert out[0] is button and out[1] is unsure
+    assert matched(out[2:], items, 0.8) == len(items)
+    # the same screen captured at an offset: boxes in screen pixels move with it
+    origin = (100.0, 40.0)
+    moved = [
+        Element((e.box[0] + 100, e.box[1] + 40, e.box[2] + 100, e.box[3] + 40), e.kind, e.score)
+        for e in shifted
+    ]
+    back = [Element((e.box[0] - 100, e.box[1] - 40, e.box[2] - 100, e.box[3] - 40), e.kind, e.score)
+            for e in RowSnapper()(image, moved, origin)]  # fmt: skip
+    assert matched(back, items, 0.8) == len(items)
+
+
+def test_a_column_that_is_not_lines_of_text_is_left_as_detected():
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)  # varies on every row: one tall "band"
+    dets = [Element((50, 40 + 18 * i, 350, 58 + 18 * i), "list_item", 0.5) for i in range(5)]
+    assert RowSnapper()(noise, dets) == dets
+
+
+def test_text_bands_split_at_one_flat_row_and_drop_specks():
+    gray = np.zeros((30, 50), np.float32)
+    gray[2:7, ::2] = 200  # a line of text, rows 2-6
+    gray[8:11, ::3] = 200  # after one flat row: the next line
+    gray[15:20, 1::2] = 200  # another line
+    gray[25:27, ::2] = 200  # two rows: a speck
+    assert text_bands(gray) == [(2, 7), (8, 11), (15, 20)]
+
+
+def test_rows_meet_halfway_between_lines_but_not_across_a_separator():
+    # three lines 18 px apart, then a separator's wider gap before the fourth
+    edges = row_edges([(3, 14), (21, 32), (39, 50), (70, 81)], height=18)
+    assert edges[:3] == [(-0.5, 17.5), (17.5, 35.5), (35.5, 53.5)]
+    assert edges[3] == (66.5, 84.5)  # half the usual 7 px gap beyond the line, not halfway to 50
