@@ -28,6 +28,9 @@ def detector(
     ocr: bool = typer.Option(
         False, "--ocr", help="Also report OCR exact match and CER on ground-truth boxes."
     ),
+    snap_rows: bool = typer.Option(
+        True, "--snap-rows/--no-snap-rows", help="Snap list and menu rows to their lines of text."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """mAP@[.5:.95], mAP@0.5, per-class AP@0.5 and recall@100 on held-out sandbox screens."""
@@ -45,6 +48,8 @@ def detector(
             f"(then copy runs/detector/best to {weights}) or pass --weights DIR"
         )
     model = Detector.load(weights)
+    if not snap_rows:
+        model.rows = None
     folder = data if data is not None else heldout_folder(n, split, cache_dir)
     if data is None and not json_out:
         err_console.print(f"{split} set: {folder}")

@@ -34,6 +34,7 @@ from agent.types import Element
 from vision.boxes import letterbox_params
 from vision.detector.configuration import DetectorConfig
 from vision.detector.processing import PAD_VALUE, Letterbox, ceil32, letterbox_image, to_tensor
+from vision.detector.rows import RowSnapper
 from vision.detector.tiling import Tile
 
 WEIGHTS_NAME = "model.safetensors"
@@ -101,6 +102,8 @@ class Detector(nn.Module):
         # order; each has its own file, and a plain list keeps them out of this module's state dict.
         self.refiners: list = []
         self.checks = None  # a `vision.widget_state.CheckReader` that perception runs after detection
+        # snaps list and menu rows to their lines of text after the refiners; None turns it off
+        self.rows: RowSnapper | None = RowSnapper()
 
     def forward(self, pixel_values: torch.Tensor, labels: list[dict] | None = None):
         """pixel_values [B, 3, H, W] normalised; labels: per image {"class_labels": [n] int64,
@@ -178,6 +181,10 @@ class Detector(nn.Module):
         for refiner in self.refiners:
             found = [
                 refiner.refine(image, elements, origin) for image, elements in zip(images, found, strict=True)
+            ]
+        if self.rows is not None:
+            found = [
+                self.rows(image, elements, origin) for image, elements in zip(images, found, strict=True)
             ]
         return found
 
