@@ -149,3 +149,17 @@ def test_suppress_duplicates_keeps_the_surer_of_same_kind_repeats():
     kept = suppress_duplicates([left_part, spin, shifted, below, whole, tiny_inside])
     assert kept == [whole, tiny_inside, spin, below]
     assert suppress_duplicates([]) == [] and suppress_duplicates([spin]) == [spin]
+
+
+def test_a_menu_item_framing_a_surer_label_is_dropped():
+    from agent.types import Element
+    from vision.detector.postprocess import suppress_duplicates
+
+    caption = Element((839, 391, 877, 405), "label", 0.89, "Email:")
+    framed = Element((827, 387, 906, 407), "menu_item", 0.55, "Email:")  # the caption, framed wide
+    item = Element((312, 283, 407, 302), "menu_item", 0.50, "Save  Ctrl+S")
+    shortcut = Element((360, 286, 405, 299), "label", 0.45, "Ctrl+S")  # inside, but less sure: stays
+    close = Element((500, 100, 600, 120), "menu_item", 0.50)
+    near_as_sure = Element((510, 103, 560, 117), "label", 0.55)  # surer by less than the margin
+    kept = suppress_duplicates([framed, caption, item, shortcut, close, near_as_sure])
+    assert kept == [caption, near_as_sure, item, close, shortcut]  # surest first, the framed one gone

@@ -80,11 +80,19 @@ def postprocess(
     return out
 
 
+#: How much surer a label inside a menu item must be for `suppress_duplicates` to drop the menu item.
+MISFRAMED_MARGIN = 0.1
+
+
 def suppress_duplicates(elements: list[Element], iou: float = 0.5, covered: float = 0.8) -> list[Element]:
     """Drop a detection that repeats a surer one of the same kind: IoU above ``iou``, or most of it
     (``covered``) inside that one while covering at least a third of it (a slider found as a whole and as
     its left part). Widgets of one kind do not overlap on a screen, so the repeats only mislead a policy
     (measured on 30 held-out screens at score >= 0.35: precision 0.653 -> 0.726, recall 0.892 unchanged).
+
+    A menu item around a label that is surer by `MISFRAMED_MARGIN` goes too: it is the label framed wide
+    (a form's "Email:" caption as a menu item, which a policy clicks when the task names Email). On 60
+    held-out screens 16 of 42 menu items on no menu item went, and none of the 6 real ones.
     Returns the kept elements, surest first."""
     ranked = sorted(elements, key=lambda e: -e.score)
     if len(ranked) < 2:
@@ -94,6 +102,12 @@ def suppress_duplicates(elements: list[Element], iou: float = 0.5, covered: floa
     cover = box_cover(boxes, boxes)  # [i, k]: the share of box i inside box k
     overlap = (box_iou(boxes, boxes) > iou) | ((cover > covered) & (cover.T > 1 / 3))
     repeat = (kinds[:, None] == kinds[None, :]) & overlap
+    # a menu item framing a label it is surer of by less than `MISFRAMED_MARGIN` is that label, framed
+    # wide: a form's caption ("Email:") found twice, once as a menu item a task may name
+    scores = np.array([e.score for e in ranked])
+    holds = np.greater(cover.T, covered)  # [i, k]: box k is mostly inside box i
+    surer = scores[None, :] >= scores[:, None] + MISFRAMED_MARGIN
+    repeat |= (kinds[:, None] == "menu_item") & (kinds[None, :] == "label") & holds & surer
     keep: list[int] = []
     for i in range(len(ranked)):
         if not repeat[i, keep].any():
