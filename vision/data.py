@@ -87,6 +87,7 @@ class Augment:
         rng: np.random.Generator,
         fit_size: tuple[int, int] | None = None,
         focus_weights: np.ndarray | None = None,
+        base_scale: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Random scale and crop/placement into a ``canvas_size`` (w, h) canvas.
 
@@ -96,6 +97,7 @@ class Augment:
                 ``canvas_size`` smaller than ``fit_size`` gives crops at the scale inference sees.
             focus_weights: [n] relative odds of each box being the one a crop is centred on (default
                 uniform); `CocoDetection` favours boxes of rare classes.
+            base_scale: the base scale itself, overriding ``fit_size`` (a detector's ``ui_scale``).
 
         Returns:
             (canvas [h, w, 3] uint8, boxes [m, 4] xyxy canvas pixels, kept [m] indices into ``boxes``).
@@ -103,7 +105,7 @@ class Augment:
         h, w = image.shape[:2]
         cw, ch = canvas_size
         fw, fh = fit_size or canvas_size
-        base = min(fw / w, fh / h)
+        base = base_scale if base_scale is not None else min(fw / w, fh / h)
         lo, hi = self.scale_range
         s = base * math.exp(rng.uniform(math.log(lo), math.log(hi)))
         # The source window that lands in the canvas at scale s.
@@ -186,6 +188,8 @@ class CocoDetection(torch.utils.data.Dataset):
             image a different augmentation on each draw (what `StepSampler` yields).
         crop_size: train on (w, h) crops taken at the scale a ``canvas_size`` input has (the detector's
             tile, `vision.detector.tiling`): random with ``augment``, else a fixed window per image.
+        ui_scale: with ``crop_size``, crops are taken at this scale over each image's device pixel ratio
+            instead (`DetectorConfig.ui_scale`).
     """
 
     def __init__(
@@ -198,6 +202,7 @@ class CocoDetection(torch.utils.data.Dataset):
         augment: Augment | None = None,
         seed: int = 0,
         crop_size: tuple[int, int] | None = None,
+        ui_scale: float | None = None,
     ):
         self.root = Path(root)
         coco = load_coco(self.root)
@@ -217,7 +222,7 @@ class CocoDetection(torch.utils.data.Dataset):
         )
         self.class_weight = 1.0 / np.sqrt(np.maximum(counts, 1.0))
         self.classes, self.canvas_size, self.mean, self.std = classes, canvas_size, mean, std
-        self.augment, self.seed, self.crop_size = augment, seed, crop_size
+        self.augment, self.seed, self.crop_size, self.ui_scale = augment, seed, crop_size, ui_scale
 
     def __len__(self) -> int:
         return len(self.images)
@@ -258,8 +263,11 @@ class CocoDetection(torch.utils.data.Dataset):
             rng = np.random.default_rng((self.seed, int(draw) if self.augment else 0, int(index)))
             size = self.crop_size or self.canvas_size
             augment = self.augment or PLAIN
+            base = None
+            if self.ui_scale is not None and self.crop_size is not None:
+                base = self.ui_scale / float(self.images[index].get("scale", 1.0))
             canvas, boxes, keep = augment.geometry(image, boxes, size, rng, fit_size=self.canvas_size,
-                                                   focus_weights=self.class_weight[labels])  # fmt: skip
+                                                   focus_weights=self.class_weight[labels], base_scale=base)  # fmt: skip
             canvas, labels = augment.colour(canvas, rng), labels[keep]
         else:
             canvas, lb = letterbox_image(image, canvas_size=self.canvas_size)

@@ -161,7 +161,10 @@ def evaluate_folder(
             frames.append(_read_rgb(path if path.is_file() else root / "images" / im["file_name"]))
         t0 = time.perf_counter()
         # Same-sized screens batch together; mixed sizes are letterboxed to the same canvas anyway.
-        results = detector.detect(frames, score_threshold=score_threshold, nms_iou=nms_iou, bf16=bf16)
+        # HiDPI screens record their device pixel ratio.
+        ratios = [float(im.get("scale", 1.0)) for im in chunk]
+        results = detector.detect(frames, score_threshold=score_threshold, nms_iou=nms_iou, bf16=bf16,
+                                  screen_scale=ratios)  # fmt: skip
         spent += time.perf_counter() - t0
         for im, elements in zip(chunk, results, strict=True):
             for e in elements:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.types import Element, Observation
-from vision.boxes import letterbox_params
 from vision.detector.postprocess import suppress_duplicates
 from vision.widget_state import read_states
 
@@ -153,6 +152,8 @@ class Perception:
         size = observation.size
         prev = self._frame
         self.stats = PerceptionStats()
+        # Device pixels per UI pixel: with ui_scale, it sets the detector's scale.
+        self._ratio = observation.scale
         if prev is None or prev.shape != image.shape or origin != self._origin:
             return self._full(image, origin, t0)
         # Byte-identical frames (the common case) are a memcmp away; no grid needed.
@@ -178,7 +179,7 @@ class Perception:
     def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
         t1 = time.perf_counter()
         (elements,) = self.detector.detect([image], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
-                                           bf16=self.bf16, origin=origin)  # fmt: skip
+                                           bf16=self.bf16, screen_scale=self._ratio, origin=origin)  # fmt: skip
         elements = suppress_duplicates(elements) if self.dedupe else elements
         t2 = time.perf_counter()
         if self.ocr is not None:
@@ -196,7 +197,7 @@ class Perception:
         rx1, ry1, rx2, ry2 = region
         h, w = image.shape[:2]
         # The scale a full re-detect uses, so elements in the region look as they do in training.
-        scale, _ = letterbox_params((w, h), self.detector.config.input_size)
+        scale = self.detector.config.scale_for((w, h), self._ratio)
         t1 = time.perf_counter()
         crop = np.ascontiguousarray(image[ry1:ry2, rx1:rx2])
         ox, oy = origin[0] + rx1, origin[1] + ry1

@@ -231,7 +231,7 @@ def train(
     dataset = CocoDetection(cfg.data, detector_config.classes, detector_config.input_size,
                             detector_config.image_mean, detector_config.image_std,
                             augment=Augment() if cfg.augment else None, seed=cfg.seed,
-                            crop_size=detector_config.tile_size)  # fmt: skip
+                            crop_size=detector_config.tile_size, ui_scale=detector_config.ui_scale)  # fmt: skip
     sampler = StepSampler(len(dataset), cfg.batch_size, cfg.steps, start=step, seed=cfg.seed, rank=dist.rank,
                           weights=dataset.repeat_factors(cfg.repeat_threshold))  # fmt: skip
     loader = torch.utils.data.DataLoader(

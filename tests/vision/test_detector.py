@@ -29,6 +29,46 @@ def test_config_json_round_trip_and_validation(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(WeightsError, match="not valid JSON"):
         DetectorConfig.load(tmp_path / "bad.json")
+    with pytest.raises(WeightsError, match="ui_scale must be between"):
+        tiny_config(ui_scale=5)
+    with pytest.raises(WeightsError, match="ui_scale needs tiles"):
+        tiny_config(ui_scale=0.5, tile_width=0, tile_height=0)
+
+
+def test_ui_scale_detects_at_a_fixed_size_per_ui_pixel(tmp_path):
+    fitted, fixed = tiny_config(), tiny_config(ui_scale=0.5)
+    fixed.save(tmp_path / "c.json")
+    assert DetectorConfig.load(tmp_path / "c.json").ui_scale == 0.5
+    assert fitted.scale_for((320, 192)) == pytest.approx(0.5)  # 320×192 fits 160×96 at 0.5...
+    assert fitted.scale_for((640, 384)) == pytest.approx(0.25)  # ...and a screen twice as big at half that
+    assert fixed.scale_for((640, 384)) == pytest.approx(0.5)  # the same size per UI pixel on any screen...
+    assert fixed.scale_for((640, 384), screen_scale=2.0) == pytest.approx(0.25)  # ...HiDPI included
+
+
+def test_ui_scale_takes_each_screens_device_pixel_ratio():
+    """A 2× HiDPI screen is cut into as many tiles as the same UI at 1×, and its elements come back
+    twice as big; taken as a 1× screen it would be detected at twice the size, in about four times the tiles."""
+    torch.manual_seed(0)
+    model = Detector(tiny_config(ui_scale=0.5)).eval()
+    model.refiners, model.rows = [], None
+    windows = []
+    raw = model.raw
+    model.raw = lambda x, bf16=False: windows.append(len(x)) or raw(x, bf16=bf16)
+    rng = np.random.default_rng(0)
+    small = np.kron(rng.integers(0, 255, (12, 20, 3)), np.ones((32, 32, 1))).astype(np.uint8)  # 640×384
+    big = np.kron(small, np.ones((2, 2, 1), np.uint8))  # the same screen at device pixel ratio 2
+    (a,) = model.detect([small], score_threshold=0.0, nms_iou=1.0)
+    n_small, windows[:] = sum(windows), []
+    (b,) = model.detect([big], score_threshold=0.0, nms_iou=1.0, screen_scale=2.0)
+    n_big, windows[:] = sum(windows), []
+    model.detect([big], score_threshold=0.0, nms_iou=1.0)
+    assert n_big == n_small and sum(windows) >= 3 * n_small
+    top = sorted(a, key=lambda e: -e.score)[:5]
+    for e in top:
+        twin = min(b, key=lambda f: np.abs(np.array(f.box) - 2 * np.array(e.box)).max())
+        assert np.abs(np.array(twin.box) - 2 * np.array(e.box)).max() < 8
+    with pytest.raises(ValueError, match="2 screen scales for 1 images"):
+        model.detect([big], screen_scale=[1.0, 2.0])
 
 
 def test_save_load_round_trip(tmp_path):

@@ -15,9 +15,9 @@ from vision.perception import Perception
 class CountingDetector:
     """The real tiny detector, recording each call's image size and scale."""
 
-    def __init__(self):
+    def __init__(self, **config):
         torch.manual_seed(0)
-        self.inner = Detector(tiny_config()).eval()
+        self.inner = Detector(tiny_config(**config)).eval()
         self.config = self.inner.config
         self.calls: list[dict] = []
 
@@ -80,6 +80,16 @@ def test_local_change_redetects_only_that_region_and_keeps_the_rest(perception):
             assert e.box[2] > x1 and e.box[3] > y1  # new elements come from the region
 
 
+def test_with_ui_scale_regions_are_redetected_at_ui_scale_over_the_screens_device_pixel_ratio():
+    det = CountingDetector(ui_scale=0.5)
+    p = Perception(det, None, score_threshold=0.0, nms_iou=1.0, bf16=False, cell=16, margin=32)
+    p(Observation(_screen(), scale=2.0))
+    frame = _screen()
+    frame[300:330, 500:560] = (255, 0, 0)
+    p(Observation(frame, scale=2.0))
+    assert p.stats.mode == "region" and det.calls[1]["scale"] == pytest.approx(0.25)
+
+
 def test_large_change_or_new_size_forces_full_detect(perception):
     p, det = perception
     p(Observation(_screen(0)))
@@ -111,7 +121,7 @@ class BlobDetector:
     """A stand-in detector that finds what is plainly there: each solid non-background blob of the crop
     is an element (its box exactly), so a blob cut by the crop's edge comes back cut."""
 
-    config = type("Config", (), {"input_size": (640, 400)})()
+    config = tiny_config(input_width=640, input_height=416)  # 640×400 screens at scale 1
 
     def __init__(self):
         self.calls: list[tuple[int, int]] = []

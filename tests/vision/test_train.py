@@ -88,6 +88,20 @@ def test_without_augmentation_tiles_are_fixed_windows(coco_dir):
     assert a.shape == (3, 96, 160) and torch.equal(a, b) and torch.equal(ta["boxes"], tb["boxes"])
 
 
+def test_with_ui_scale_crops_are_taken_at_that_scale_over_each_screens_device_pixel_ratio(coco_dir):
+    coco = json.loads((coco_dir / "annotations.json").read_text())
+    coco["images"][0]["scale"] = 2.0  # a HiDPI screen: its widgets are twice as many pixels
+    (coco_dir / "annotations.json").write_text(json.dumps(coco))
+    cfg = tiny_config()
+    ds = CocoDetection(coco_dir, cfg.classes, (320, 224), cfg.image_mean, cfg.image_std, crop_size=(160, 96),
+                       ui_scale=0.5)  # fmt: skip
+    for index, scale in ((0, 0.25), (1, 0.5)):  # the whole 320×200 screen fits the crop at either scale
+        pixels, target = ds[index]
+        widths = (target["boxes"][:, 2] * pixels.shape[2]).numpy()
+        source = [b[2] for _, b in ds.targets[index]]
+        assert np.allclose(sorted(widths), sorted(np.array(source) * scale), atol=1.0)
+
+
 def test_step_sampler_is_resumable_and_rank_specific():
     full = list(StepSampler(10, 4, steps=6, seed=1))
     tail = list(StepSampler(10, 4, steps=6, start=3, seed=1))

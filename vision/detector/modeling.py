@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,6 @@ from torch import nn
 
 from agent.errors import WeightsError
 from agent.types import Element
-from vision.boxes import letterbox_params
 from vision.detector.configuration import DetectorConfig
 from vision.detector.processing import PAD_VALUE, Letterbox, ceil32, letterbox_image, to_tensor
 from vision.detector.rows import RowSnapper
@@ -158,6 +158,7 @@ class Detector(nn.Module):
         score_threshold: float = 0.35,
         nms_iou: float = 0.7,
         scale: float | None = None,
+        screen_scale: float | Sequence[float] = 1.0,
         bf16: bool = False,
         origin: tuple[float, float] = (0.0, 0.0),
         batch_size: int = 8,
@@ -167,12 +168,23 @@ class Detector(nn.Module):
         ``scale`` resizes by a fixed factor instead of fitting each image into ``config.input_size`` (the
         frame-diff cache re-detects a changed rectangle at the scale of the whole screen). With tiles
         (``config.tile_size``) the resized image is covered by fixed-size windows, see
-        `vision.detector.tiling`; ``batch_size`` windows run per forward pass.
+        `vision.detector.tiling`; ``batch_size`` windows run per forward pass. Without ``scale``, a
+        config with ``ui_scale`` resizes each image by ``ui_scale / screen_scale`` (its device pixel
+        ratio: one number, or one per image), see `DetectorConfig.scale_for`.
         """
         from vision.detector.postprocess import postprocess
 
         if self.config.tile_size is not None:
-            found = self._detect_tiled(images, score_threshold, nms_iou, scale, bf16, origin, batch_size)
+            if scale is not None:
+                scales = [scale] * len(images)
+            else:
+                ratios = [screen_scale] * len(images) if np.isscalar(screen_scale) else list(screen_scale)
+                if len(ratios) != len(images):
+                    raise ValueError(f"{len(ratios)} screen scales for {len(images)} images")
+                scales = [
+                    self.config.scale_for(im.shape[1::-1], r) for im, r in zip(images, ratios, strict=True)
+                ]
+            found = self._detect_tiled(images, score_threshold, nms_iou, scales, bf16, origin, batch_size)
         else:
             pixel_values, letterboxes = self.prepare(images, scale=scale)
             raw = self.raw(pixel_values, bf16=bf16)
@@ -193,7 +205,7 @@ class Detector(nn.Module):
         images: list[np.ndarray],
         score_threshold: float,
         nms_iou: float,
-        scale: float | None,
+        scales: list[float],
         bf16: bool,
         origin: tuple[float, float],
         batch_size: int,
@@ -205,9 +217,8 @@ class Detector(nn.Module):
         tw, th = cfg.tile_size
         windows: list[tuple[int, Tile, np.ndarray]] = []  # (image index, tile, tile canvas)
         letterboxes: list[Letterbox] = []
-        for i, image in enumerate(images):
+        for i, (image, s) in enumerate(zip(images, scales, strict=True)):
             h, w = image.shape[:2]
-            s = scale if scale is not None else letterbox_params((w, h), cfg.input_size)[0]
             canvas, lb = letterbox_image(image, scale=s)  # the resized screen at the top-left
             letterboxes.append(lb)
             for tile in plan_tiles((max(1, round(w * s)), max(1, round(h * s))), (tw, th), cfg.tile_overlap):
