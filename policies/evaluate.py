@@ -76,8 +76,12 @@ def summarize(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     return out
 
 
-def make_perception(detector_weights: str | Path | None, threads: int = 2) -> Callable:
-    """The detector + OCR perception (for ``elements="detected"``); ``threads`` for the OCR engine."""
+def make_perception(
+    detector_weights: str | Path | None, threads: int = 2, runtime: str = "auto", precision: str = "auto"
+) -> Callable:
+    """The detector + OCR perception (for ``elements="detected"``); ``threads`` for the OCR engine;
+    ``runtime`` and ``precision`` as in `vision.perception.Perception.load` (OpenVINO and native bf16
+    where this machine has them)."""
     from vision.detector.modeling import Detector
     from vision.perception import Perception
 
@@ -87,10 +91,11 @@ def make_perception(detector_weights: str | Path | None, threads: int = 2) -> Ca
         else Path(__file__).resolve().parents[1] / "weights" / "detector"
     )
     detector = Detector.load(path)
+    detector.accelerate(runtime, precision)
     try:
         from vision.ocr import OCR
 
-        ocr = OCR(threads=threads)
+        ocr = OCR(threads=threads, runtime=runtime, precision=precision)
     except Exception as exc:
         raise DeskpilotError(f"OCR is unavailable for detected elements: {exc}") from None
     return Perception(detector, ocr)

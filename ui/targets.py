@@ -246,8 +246,8 @@ def build_perception(config: RunConfig) -> Any | None:
     """Perception for targets without ground-truth elements (the live desktop); None elsewhere or when
     there are no detector weights (the loop then passes no elements, and policies that need none run).
 
-    Uses ``vision.perception.load_perception(path)`` when vision offers one, else builds
-    ``Perception(Detector.load(path), OCR())``.
+    Uses ``vision.perception.load_perception(path)`` when vision offers one, else
+    ``Perception.load(path)`` (detector and OCR accelerated as this machine allows, `vision.accel`).
     """
     if config.target != "desktop" or not weights_status(config.detector_weights).ok:
         return None
@@ -258,10 +258,7 @@ def build_perception(config: RunConfig) -> Any | None:
         loader = getattr(module, "load_perception", None)
         if loader is not None:
             return loader(config.detector_weights)
-        from vision.detector.modeling import Detector
-        from vision.ocr import OCR
-
-        return module.Perception(Detector.load(config.detector_weights), OCR())
+        return module.Perception.load(str(config.detector_weights))
     except DeskpilotError:
         raise
     except Exception as exc:

@@ -132,7 +132,7 @@ def evaluate_folder(
     max_images: int | None = None,
     score_threshold: float = 0.01,
     nms_iou: float = 0.7,
-    bf16: bool = False,
+    bf16: bool | None = None,
     batch_size: int = 4,
     on_batch=None,
 ) -> dict[str, Any]:

@@ -52,6 +52,12 @@ class OCR:
         cache_size: crop results kept (LRU).
         min_score: results the recogniser is less sure of become ''.
         pad: pixels of context added around each box.
+        runtime: ``"torch"`` or ``"onnxruntime"`` keeps rapidocr's onnxruntime session; ``"openvino"``
+            compiles the same ONNX model with OpenVINO; ``"auto"`` picks OpenVINO when installed
+            (`vision.accel`). The names match `Perception.load`'s, where "torch" means "no OpenVINO".
+        precision: fp32|bf16|auto, for OpenVINO only. On 100 held-out screens (2,238 elements, ground-truth
+            boxes) bf16 read 97.59% exactly against onnxruntime's 97.77%, in 13.5 s instead of 24.5 s on a
+            2-core AMX CPU; ``auto`` uses bf16 only on CPUs that compute it natively.
     """
 
     def __init__(
@@ -61,7 +67,15 @@ class OCR:
         cache_size: int = 8192,
         min_score: float = 0.5,
         pad: int = 2,
+        runtime: str = "onnxruntime",
+        precision: str = "auto",
     ):
+        from vision.accel import resolve_precision, resolve_runtime
+
+        if runtime != "onnxruntime":
+            runtime = resolve_runtime(runtime)
+        self.runtime = "openvino" if runtime == "openvino" else "onnxruntime"
+        self.precision = resolve_precision(precision) if self.runtime == "openvino" else "fp32"
         self.threads, self.batch_size, self.cache_size = threads, batch_size, cache_size
         self.min_score, self.pad = min_score, pad
         self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
@@ -83,7 +97,14 @@ class OCR:
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 }
             )
-            self._rec = engine._load_rec_model()  # recognition only; the detector gives the boxes
+            rec = engine._load_rec_model()  # recognition only; the detector gives the boxes
+            if self.runtime == "openvino":
+                from vision.accel import OpenVinoSession
+
+                # the same ONNX file rapidocr loaded into onnxruntime, compiled with OpenVINO instead
+                path = rec.session.session._model_path
+                rec.session = OpenVinoSession(path, precision=self.precision, threads=self.threads)
+            self._rec = rec
         return self._rec
 
     @staticmethod

@@ -49,9 +49,10 @@ class Perception:
         detector: a `vision.detector.Detector` (anything with ``config.input_size`` and ``detect``).
         ocr: a `vision.ocr.OCR`, or None to leave text empty.
         score_threshold, nms_iou: passed to the detector.
-        bf16: bf16 autocast for the detector. Off by default: on a CPU without native bf16 (AVX2 only, as
-            here) it is ~15x slower than fp32 (measured: 36 s vs 2.4 s per 1280x800 frame, one thread);
-            `deskpilot bench perception` compares the two on the machine at hand.
+        bf16: run the detector's front in bf16 (True/False), or None to keep what `Detector.accelerate`
+            chose (fp32 unless asked). On a CPU without native bf16 (AVX2 only) it is ~15x slower than
+            fp32; `Perception.load` picks it only where the CPU has it (`vision.accel`), and
+            `deskpilot bench perception` compares the choices on the machine at hand.
         read_state: read what the pixels tell about widget state (`vision.widget_state`): slider values,
             and checkbox/radio states when the detector carries a check reader (``detector.checks``,
             loaded from ``check_reader.safetensors`` beside its weights).
@@ -70,7 +71,7 @@ class Perception:
         *,
         score_threshold: float = 0.35,
         nms_iou: float = 0.7,
-        bf16: bool = False,
+        bf16: bool | None = None,
         read_state: bool = True,
         dedupe: bool = True,
         cell: int = 16,
@@ -89,13 +90,26 @@ class Perception:
 
     @classmethod
     def load(
-        cls, weights: str = "weights/detector", *, ocr: bool = True, device: str = "cpu", **kwargs
+        cls,
+        weights: str = "weights/detector",
+        *,
+        ocr: bool = True,
+        device: str = "cpu",
+        runtime: str = "auto",
+        precision: str = "auto",
+        **kwargs,
     ) -> Perception:
-        """A Perception with the detector in ``weights`` (WeightsError when missing) and, if ``ocr``, rapidocr."""
+        """A Perception with the detector in ``weights`` (WeightsError when missing) and, if ``ocr``,
+        rapidocr's recogniser; both accelerated as `vision.accel` describes (``runtime`` torch|openvino|auto,
+        ``precision`` fp32|bf16|auto: OpenVINO and native bf16 where this machine has them)."""
         from vision.detector import Detector
         from vision.ocr import OCR
 
-        return cls(Detector.load(weights, device=device), OCR() if ocr else None, **kwargs)
+        detector = Detector.load(weights, device=device)
+        if device == "cpu":
+            detector.accelerate(runtime, precision)
+        reader = OCR(runtime=runtime, precision=precision) if ocr else None
+        return cls(detector, reader, **kwargs)
 
     def reset(self) -> None:
         """Forget the previous frame (the next call re-detects everything)."""

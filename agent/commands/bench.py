@@ -73,7 +73,7 @@ def sandbox(
 def perception(
     json_out: bool = JSON, repeats: int = typer.Option(20, help="Frames per measurement.")
 ) -> None:
-    """Full re-detect, OCR of crops and unchanged-frame latency at 1280×800; bf16 vs fp32."""
+    """Full re-detect, OCR of crops and unchanged-frame latency at 1280×800, per runtime and precision."""
     _show(_load("vision.bench:bench_perception")(repeats=repeats), json_out)
 
 

@@ -22,7 +22,12 @@ def detector(
     cache_dir: Path | None = typer.Option(
         None, help="Where regenerated sets are cached (default ~/.cache/deskpilot)."
     ),
-    bf16: bool = typer.Option(False, "--bf16/--fp32", help="bf16 autocast for inference."),
+    runtime: str = typer.Option(
+        "auto", help="torch, openvino, or auto (OpenVINO when installed); see vision/accel.py."
+    ),
+    precision: str = typer.Option(
+        "fp32", help="fp32, bf16 (the detector's front) or auto (bf16 where the CPU has it natively)."
+    ),
     score_threshold: float = typer.Option(0.01, help="Lowest score kept (COCO mAP wants low thresholds)."),
     threads: int = typer.Option(2, help="torch CPU threads."),
     ocr: bool = typer.Option(
@@ -48,24 +53,31 @@ def detector(
             f"(then copy runs/detector/best to {weights}) or pass --weights DIR"
         )
     model = Detector.load(weights)
+    try:
+        setup = model.accelerate(runtime, precision)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if not snap_rows:
         model.rows = None
     folder = data if data is not None else heldout_folder(n, split, cache_dir)
     if data is None and not json_out:
         err_console.print(f"{split} set: {folder}")
-    result = evaluate_folder(model, folder, max_images=n, score_threshold=score_threshold, bf16=bf16)
-    result.update({"split": split if data is None else str(data), "weights": str(weights)})
+    result = evaluate_folder(model, folder, max_images=n, score_threshold=score_threshold)
+    result.update(
+        {"split": split if data is None else str(data), "weights": str(weights), "inference": setup}
+    )
     if ocr:
-        from vision.ocr import evaluate_ocr
+        from vision.ocr import OCR, evaluate_ocr
 
-        result["ocr"] = evaluate_ocr(folder, max_images=n)
+        reader = OCR(threads=threads, runtime=runtime, precision=precision)
+        result["ocr"] = evaluate_ocr(folder, reader, max_images=n)
     if json_out:
         print_json(result)
         return
     from rich.table import Table
 
     table = Table("metric", "value")
-    for key in ("images", "map", "map50", "recall100", "seconds_per_image"):
+    for key in ("images", "map", "map50", "recall100", "seconds_per_image", "inference"):
         table.add_row(key, str(result[key]))
     for kind, ap in result["per_class_ap50"].items():
         table.add_row(f"AP@0.5 {kind}", f"{ap:.3f}")

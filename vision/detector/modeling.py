@@ -5,8 +5,8 @@ Why RT-DETR: measured on the 2-core CPU this project targets (Swin embed 48, dep
 per image at inference, RT-DETR 5.1 s and 250 ms. RT-DETR is slower per step but learns far faster per
 step (query selection from encoder scores and denoising queries; a colleague measured mAP@0.5 0.28 after
 15 CPU-minutes from scratch), and with only a few CPU-hours of training, steps-to-accuracy is what counts.
-Deformable DETR was 3× slower still. On this CPU bf16 autocast halves inference time (conv forward and
-matmuls) but slows training (bf16 convolution backward is ~6× slower than fp32), so training runs fp32.
+Deformable DETR was 3× slower still. bf16 backward was ~6× slower than fp32 on that AVX2 CPU, so
+training runs fp32; inference can run the front in bf16 or through OpenVINO (`accelerate`, `vision.accel`).
 The model is created from `DetectorConfig` (no downloads); `Detector.save` writes ``model.safetensors``
 (fp16) and ``config.json``; `Detector.load` checks both.
 
@@ -104,25 +104,67 @@ class Detector(nn.Module):
         self.checks = None  # a `vision.widget_state.CheckReader` that perception runs after detection
         # snaps list and menu rows to their lines of text after the refiners; None turns it off
         self.rows: RowSnapper | None = RowSnapper()
+        # how `raw` runs the front (`accelerate`): an OpenVINO-compiled one, or torch in bf16 or fp32
+        self.accelerated = None
+        self.front_bf16 = False
 
     def forward(self, pixel_values: torch.Tensor, labels: list[dict] | None = None):
         """pixel_values [B, 3, H, W] normalised; labels: per image {"class_labels": [n] int64,
         "boxes": [n, 4] cxcywh normalised}. Returns the transformers output (``.loss``, ``.loss_dict``)."""
         return self.model(pixel_values=pixel_values, labels=labels)
 
+    def front(self, pixel_values: torch.Tensor, bf16: bool = False) -> list[torch.Tensor]:
+        """The backbone, its input projections and the hybrid encoder: canvases [B, 3, H, W] -> the
+        encoder's feature maps (fp32), which `decode_front` turns into detections. ``bf16`` runs it under
+        bf16 autocast (see `vision.accel`: the front tolerates bf16, the decoder does not)."""
+        m = self.model.model
+        b, _, h, w = pixel_values.shape
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            features = m.backbone(pixel_values, torch.ones((b, h, w), dtype=pixel_values.dtype))
+            proj = [m.encoder_input_proj[level](source) for level, (source, _) in enumerate(features)]
+            maps = m.encoder(proj).last_hidden_state
+        return [x.float() for x in maps]
+
+    def decode_front(self, maps: list[torch.Tensor]):
+        """The rest of RT-DETR (query selection and the decoder, fp32) on `front`'s feature maps; the
+        transformers output, as ``self.model(pixel_values)`` gives it."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        # RT-DETR skips its backbone and encoder when handed their outputs; inputs_embeds only gives
+        # the batch size and device there.
+        return self.model(
+            pixel_values=None, inputs_embeds=maps[0], encoder_outputs=BaseModelOutput(last_hidden_state=maps)
+        )
+
+    def accelerate(self, runtime: str = "auto", precision: str = "auto", **kwargs) -> str:
+        """Choose how `raw` runs the front (`vision.accel`): ``runtime`` torch|openvino|auto and
+        ``precision`` fp32|bf16|auto. Returns a description such as ``"openvino bf16"``. An OpenVINO front
+        is converted once per weights file and cached on disk (``kwargs`` go to `OpenVinoFront`)."""
+        from vision.accel import OpenVinoFront, resolve_precision, resolve_runtime
+
+        runtime, precision = resolve_runtime(runtime), resolve_precision(precision)
+        if runtime == "openvino" and self.config.tile_size is None:
+            runtime = "torch"  # whole-screen canvases change size; OpenVINO is compiled for one
+        self.accelerated = (
+            OpenVinoFront(self, precision=precision, **kwargs) if runtime == "openvino" else None
+        )
+        self.front_bf16 = precision == "bf16"
+        return f"{runtime} {precision}"
+
     @torch.no_grad()
-    def raw(self, pixel_values: torch.Tensor, bf16: bool = False) -> RawDetections:
-        """Inference on prepared canvases [B, 3, H, W]; any H, W that are multiples of 32."""
+    def raw(self, pixel_values: torch.Tensor, bf16: bool | None = None) -> RawDetections:
+        """Inference on prepared canvases [B, 3, H, W]; any H, W that are multiples of 32 (the tile size
+        with an OpenVINO front). ``bf16`` runs the front in bf16 (None: as `accelerate` set it; it has
+        no effect on an OpenVINO front, compiled at its own precision)."""
         was_training = self.training
         self.eval()
-        ctx = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if bf16 and pixel_values.device.type == "cpu"
-            else (contextlib.nullcontext())
-        )
         try:
-            with ctx:
-                out = self.model(pixel_values=pixel_values)
+            if self.accelerated is not None and tuple(pixel_values.shape[-2:]) == self.config.tile_size[::-1]:
+                maps = self.accelerated(pixel_values)
+            else:
+                maps = self.front(pixel_values, bf16=self.front_bf16 if bf16 is None else bf16)
+            out = self.decode_front(maps)
         finally:
             self.train(was_training)
         return RawDetections(
@@ -159,7 +201,7 @@ class Detector(nn.Module):
         nms_iou: float = 0.7,
         scale: float | None = None,
         screen_scale: float | Sequence[float] = 1.0,
-        bf16: bool = False,
+        bf16: bool | None = None,
         origin: tuple[float, float] = (0.0, 0.0),
         batch_size: int = 8,
     ) -> list[list[Element]]:
@@ -170,7 +212,7 @@ class Detector(nn.Module):
         (``config.tile_size``) the resized image is covered by fixed-size windows, see
         `vision.detector.tiling`; ``batch_size`` windows run per forward pass. Without ``scale``, a
         config with ``ui_scale`` resizes each image by ``ui_scale / screen_scale`` (its device pixel
-        ratio: one number, or one per image), see `DetectorConfig.scale_for`.
+        ratio: one number, or one per image), see `DetectorConfig.scale_for`. ``bf16`` as in `raw`.
         """
         from vision.detector.postprocess import postprocess
 
@@ -206,7 +248,7 @@ class Detector(nn.Module):
         score_threshold: float,
         nms_iou: float,
         scales: list[float],
-        bf16: bool,
+        bf16: bool | None,
         origin: tuple[float, float],
         batch_size: int,
     ) -> list[list[Element]]:
