@@ -69,6 +69,7 @@ class OCR:
         pad: int = 2,
         runtime: str = "onnxruntime",
         precision: str = "auto",
+        trim: bool = True,
     ):
         from vision.accel import resolve_precision, resolve_runtime
 
@@ -77,7 +78,7 @@ class OCR:
         self.runtime = "openvino" if runtime == "openvino" else "onnxruntime"
         self.precision = resolve_precision(precision) if self.runtime == "openvino" else "fp32"
         self.threads, self.batch_size, self.cache_size = threads, batch_size, cache_size
-        self.min_score, self.pad = min_score, pad
+        self.min_score, self.pad, self.trim = min_score, pad, trim
         self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._rec = None
         self.stats = OcrStats()
@@ -174,7 +175,8 @@ class OCR:
         crop = self.element_crop(image, box, kind)
         if crop.size == 0:
             return [crop]
-        return split_lines(crop, middle=kind in _ONE_LINE_KINDS)
+        lines = split_lines(crop, middle=kind in _ONE_LINE_KINDS)
+        return [trim_blank(line) for line in lines] if self.trim else lines
 
     def read_elements(
         self, image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0)
@@ -276,6 +278,49 @@ def _erase_cursor(crop: np.ndarray, margin: int) -> np.ndarray:
     # The whole column goes, except rows of the field's frame (inked across most of the width).
     rows = ~(_ink(crop, 40).mean(axis=1) > 0.6)
     out[rows, margin + a : margin + b] = bg
+    return out
+
+
+def trim_blank(line: np.ndarray, threshold: int = 30, frame: float = 0.85, near: int = 2) -> np.ndarray:
+    """A text line's crop cut to its inked columns plus a margin of half its height, or an empty crop
+    when nothing is inked: the recogniser's cost grows with the width it is handed, and a text field
+    is mostly blank. A frame's lines (rows inked in one unbroken run across most of the width, which a
+    line of text, with gaps between its letters, is not; between a top and a bottom one, columns inked
+    down most of the rows between them) and ink within ``near`` pixels of them
+    (rounded corners) do not count. Without a frame, every glyph counts (a tall 'l' is no frame)."""
+    h, w = line.shape[:2]
+    ink = _ink(line, threshold)
+    frame_rows = np.array([_longest_run(row) >= 0.8 * w for row in ink])
+    if not (ink.any(axis=1) & ~frame_rows).any():
+        return line[:, :0]  # blank, or only full-width lines
+    edges = np.nonzero(frame_rows)[0]
+    frame_cols = np.zeros(w, bool)
+    if edges.size >= 2 and edges[-1] - edges[0] > 2 * near + 2:
+        frame_cols = ink[edges[0] + 1 : edges[-1]].mean(axis=0) >= frame
+    ink = ink & ~_dilate(frame_rows, near)[:, None] & ~_dilate(frame_cols, near)[None, :]
+    cols = ink.any(axis=0)
+    if not cols.any():
+        return line[:, :0]
+    xs = np.nonzero(cols)[0]
+    m = max(4, h // 2)
+    x1, x2 = max(0, int(xs[0]) - m), min(w, int(xs[-1]) + 1 + m)
+    return line[:, x1:x2] if x2 - x1 < w else line
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D bool mask."""
+    if not mask.any():
+        return 0
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return int((np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]).max())
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """A 1-D bool mask grown by ``r`` places on each side."""
+    out = mask.copy()
+    for k in range(1, r + 1):
+        out[k:] |= mask[:-k]
+        out[:-k] |= mask[k:]
     return out
 
 

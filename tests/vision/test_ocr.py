@@ -223,3 +223,54 @@ def test_combo_and_spin_arrows_are_not_read_as_text():
     ocr = OCR(threads=1)
     box = (0.0, 0.0, 150.0, 26.0)
     assert ocr.read_boxes(image, [box, box], ["combo", "spin"]) == ["74 min", "74 min"]
+
+
+def _line_edits(texts: list[str], width: int = 420) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+    """Real QLineEdits stacked in a form, grabbed offscreen: (image, their xyxy boxes)."""
+    from PySide6.QtWidgets import QApplication, QLineEdit, QVBoxLayout, QWidget
+
+    app = QApplication.instance() or QApplication([])
+    style, palette = app.style().name(), app.palette()
+    app.setStyle("Fusion")
+    QApplication.setPalette(app.style().standardPalette())
+    root = QWidget()
+    root.resize(width + 20, 40 * len(texts))
+    layout = QVBoxLayout(root)
+    edits = [QLineEdit(t) for t in texts]
+    for e in edits:
+        e.setFixedWidth(width)
+        e.setCursorPosition(0)
+        layout.addWidget(e)
+    root.show()
+    app.processEvents()
+    img = root.grab().toImage().convertToFormat(root.grab().toImage().Format.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[
+        :, : img.width() * 3
+    ]
+    arr = arr.reshape(img.height(), img.width(), 3).copy()
+    dpr = root.devicePixelRatioF()
+    boxes = [tuple(v * dpr for v in (e.x(), e.y(), e.x() + e.width(), e.y() + e.height())) for e in edits]
+    root.close()
+    app.setStyle(style)
+    QApplication.setPalette(palette)
+    return arr, boxes
+
+
+def test_a_wide_field_is_read_from_its_inked_part_and_an_empty_one_is_not_read():
+    from vision.ocr import trim_blank
+
+    image, boxes = _line_edits(["Oslo", "", "Tromsø harbour office"])
+    ocr = OCR(threads=1)
+    crops = [ocr.element_crop(image, b, "text_field") for b in boxes]
+    trimmed = [trim_blank(c) for c in crops]
+    # the short text keeps a fraction of the 420-px field; the empty field leaves nothing to recognise
+    assert trimmed[0].shape[1] < 0.4 * crops[0].shape[1]
+    assert trimmed[1].size == 0
+    assert trimmed[0].shape[1] < trimmed[2].shape[1] < crops[2].shape[1]
+    texts = ocr.read_boxes(image, boxes, ["text_field"] * 3)
+    assert texts == ["Oslo", "", "Tromsø harbour office"]
+    assert ocr.stats.recognised == 2  # the empty field never reached the recogniser
+    # without trimming the same texts are read from the whole fields
+    whole = OCR(threads=1, trim=False)
+    assert whole.read_boxes(image, boxes, ["text_field"] * 3)[0] == "Oslo"
+    assert whole.stats.recognised == 3
