@@ -108,6 +108,12 @@ def test_torch_runtime_drops_the_compiled_front(tmp_path, tiny_detector):
     assert tiny_detector.accelerated is None and tiny_detector.front_bf16 is False
 
 
+def test_loading_weights_drops_a_front_compiled_from_the_old_ones(tmp_path, tiny_detector):
+    tiny_detector.accelerate("openvino", "fp32", cache_dir=tmp_path)
+    tiny_detector.load_state({k: v.clone() for k, v in tiny_detector.state_dict().items()})
+    assert tiny_detector.accelerated is None
+
+
 def test_precision_and_runtime_names_are_checked():
     assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
     assert resolve_precision("fp32") == "fp32"

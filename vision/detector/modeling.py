@@ -121,7 +121,7 @@ class Detector(nn.Module):
         b, _, h, w = pixel_values.shape
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         with ctx:
-            features = m.backbone(pixel_values, torch.ones((b, h, w), dtype=pixel_values.dtype))
+            features = m.backbone(pixel_values, torch.ones((b, h, w), dtype=pixel_values.dtype, device=pixel_values.device))
             proj = [m.encoder_input_proj[level](source) for level, (source, _) in enumerate(features)]
             maps = m.encoder(proj).last_hidden_state
         return [x.float() for x in maps]
@@ -140,7 +140,8 @@ class Detector(nn.Module):
     def accelerate(self, runtime: str = "auto", precision: str = "auto", **kwargs) -> str:
         """Choose how `raw` runs the front (`vision.accel`): ``runtime`` torch|openvino|auto and
         ``precision`` fp32|bf16|auto. Returns a description such as ``"openvino bf16"``. An OpenVINO front
-        is converted once per weights file and cached on disk (``kwargs`` go to `OpenVinoFront`)."""
+        is converted once per weights file and cached on disk (``kwargs`` go to `OpenVinoFront`); it holds
+        the weights of that moment, so `load_state` drops it (call this again after changing weights)."""
         from vision.accel import OpenVinoFront, resolve_precision, resolve_runtime
 
         runtime, precision = resolve_runtime(runtime), resolve_precision(precision)
@@ -161,7 +162,8 @@ class Detector(nn.Module):
         if was_training:  # train()/eval() walk every submodule: ~6 ms a call, so only when needed
             self.eval()
         try:
-            if self.accelerated is not None and tuple(pixel_values.shape[-2:]) == self.config.tile_size[::-1]:
+            compiled = self.accelerated is not None and pixel_values.device.type == "cpu"
+            if compiled and tuple(pixel_values.shape[-2:]) == self.config.tile_size[::-1]:
                 maps = self.accelerated(pixel_values)
             else:
                 maps = self.front(pixel_values, bf16=self.front_bf16 if bf16 is None else bf16)
@@ -354,6 +356,7 @@ class Detector(nn.Module):
             if unexpected:
                 parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
             raise WeightsError(f"{source} does not match its detector config: " + "; ".join(parts))
+        self.accelerated = None  # compiled from the old weights
         self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
