@@ -121,7 +121,9 @@ class Detector(nn.Module):
         b, _, h, w = pixel_values.shape
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         with ctx:
-            features = m.backbone(pixel_values, torch.ones((b, h, w), dtype=pixel_values.dtype, device=pixel_values.device))
+            features = m.backbone(
+                pixel_values, torch.ones((b, h, w), dtype=pixel_values.dtype, device=pixel_values.device)
+            )
             proj = [m.encoder_input_proj[level](source) for level, (source, _) in enumerate(features)]
             maps = m.encoder(proj).last_hidden_state
         return [x.float() for x in maps]
