@@ -274,3 +274,30 @@ def test_a_wide_field_is_read_from_its_inked_part_and_an_empty_one_is_not_read()
     whole = OCR(threads=1, trim=False)
     assert whole.read_boxes(image, boxes, ["text_field"] * 3)[0] == "Oslo"
     assert whole.stats.recognised == 3
+
+
+def test_a_sunken_field_edge_is_no_text():
+    """A field drawn sunken (dark top and left edges only, as some styles do) is blank when empty; with
+    text, the crop keeps the text and not the edge."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from vision.ocr import trim_blank
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 13)
+
+    def field(text: str) -> np.ndarray:
+        img = Image.new("RGB", (240, 32), (236, 238, 244))
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((2, 2, 237, 29), fill=(253, 253, 253))
+        draw.line((2, 2, 237, 2), fill=(20, 20, 20))  # the dark top edge
+        draw.line((2, 2, 2, 29), fill=(20, 20, 20))  # the dark left edge
+        draw.line((3, 29, 237, 29), fill=(225, 225, 225))  # the light bottom edge
+        draw.text((120, 8), text, font=font, fill=(15, 15, 15))
+        return np.asarray(img)
+
+    assert trim_blank(field("")).size == 0
+    ocr = OCR(threads=1)
+    assert ocr.read_boxes(field(""), [(0.0, 0.0, 240.0, 32.0)], ["text_field"]) == [""]
+    crop = trim_blank(field("Lagos"))
+    assert 30 < crop.shape[1] < 100  # the word and its margins, not the edge 118 px to its left
+    assert ocr.read_boxes(field("Lagos"), [(0.0, 0.0, 240.0, 32.0)], ["text_field"]) == ["Lagos"]
