@@ -62,6 +62,12 @@ class Perception:
         margin: pixels added around the changed rectangle before re-detecting it.
         pad: pixels kept around a replaced element when the re-detected rectangle is widened to hold it.
         max_region_fraction: above this share of changed screen area, re-detect everything.
+        keep_threshold: hysteresis for the region path: a region detection scoring below
+            ``score_threshold`` but at least this is kept when it is the same kind as an element it
+            replaces and overlaps it (IoU >= ``keep_iou``). A widget that was there a moment ago (a slider
+            just dragged, at 0.47 before and 0.3 after) stays found instead of blinking out; a new one
+            still needs the full threshold. None turns it off.
+        keep_iou: the overlap that makes a weak region detection the continuation of a replaced element.
     """
 
     def __init__(
@@ -79,11 +85,14 @@ class Perception:
         margin: int = 48,
         pad: int = 8,
         max_region_fraction: float = 0.4,
+        keep_threshold: float | None = 0.2,
+        keep_iou: float = 0.5,
     ):
         self.detector, self.ocr = detector, ocr
         self.score_threshold, self.nms_iou, self.bf16 = score_threshold, nms_iou, bf16
         self.cell, self.diff_threshold, self.margin, self.pad = cell, diff_threshold, margin, pad
         self.max_region_fraction = max_region_fraction
+        self.keep_threshold, self.keep_iou = keep_threshold, keep_iou
         self.read_state, self.dedupe = read_state, dedupe
         self.stats = PerceptionStats()
         self.reset()
@@ -188,7 +197,18 @@ class Perception:
         rx1, ry1, rx2, ry2 = region
         if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
             return self._full(image, origin, t0)
-        return self._partial(image, origin, changed, region, kept, t0)
+        return self._partial(image, origin, changed, region, kept, replaced, t0)
+
+    def _continues(self, element: Element, replaced: list[Element]) -> bool:
+        """Whether a weak region detection is a replaced element found again: same kind, IoU >= keep_iou."""
+        from vision.boxes import box_iou
+
+        same = [e.box for e in replaced if e.kind == element.kind]
+        if not same:
+            return False
+        return bool(
+            (box_iou(np.array([element.box], np.float64), np.array(same, np.float64)) >= self.keep_iou).any()
+        )
 
     def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
         t1 = time.perf_counter()
@@ -207,7 +227,8 @@ class Perception:
         return [copy.copy(e) for e in elements]
 
     def _partial(self, image: np.ndarray, origin: tuple[int, int], changed: np.ndarray,
-                 region: tuple[int, int, int, int], kept: list[Element], t0: float) -> list[Element]:  # fmt: skip
+                 region: tuple[int, int, int, int], kept: list[Element], replaced: list[Element],
+                 t0: float) -> list[Element]:  # fmt: skip
         rx1, ry1, rx2, ry2 = region
         h, w = image.shape[:2]
         # The scale a full re-detect uses, so elements in the region look as they do in training.
@@ -215,9 +236,15 @@ class Perception:
         t1 = time.perf_counter()
         crop = np.ascontiguousarray(image[ry1:ry2, rx1:rx2])
         ox, oy = origin[0] + rx1, origin[1] + ry1
-        (found,) = self.detector.detect([crop], score_threshold=self.score_threshold, nms_iou=self.nms_iou,
+        floor = (
+            self.score_threshold
+            if self.keep_threshold is None
+            else min(self.score_threshold, self.keep_threshold)
+        )
+        (found,) = self.detector.detect([crop], score_threshold=floor, nms_iou=self.nms_iou,
                                         bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
         t2 = time.perf_counter()
+        found = [e for e in found if e.score >= self.score_threshold or self._continues(e, replaced)]
         new = [e for e in found if self._on_changed_cells(e.box, changed, origin)]
         new = suppress_duplicates(new) if self.dedupe else new
         if self.ocr is not None:

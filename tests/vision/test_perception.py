@@ -180,3 +180,40 @@ def test_an_element_between_two_changes_is_kept_not_redetected():
         (300, 100, 360, 120): "call 1",
         (540, 100, 600, 120): "call 2",
     }
+
+
+class ScoringBlobDetector(BlobDetector):
+    """Blobs as sliders, surer of dark ones (0.5) than of light ones (0.25), honouring score_threshold."""
+
+    def detect(self, images, *, origin=(0, 0), score_threshold=0.35, **kw):
+        (img,) = images
+        (found,) = super().detect(images, origin=origin)
+        out = []
+        for e in found:
+            x1, y1, x2, y2 = (int(v - o) for v, o in zip(e.box, origin * 2, strict=True))
+            dark = img[y1:y2, x1:x2].mean() < 100
+            if (score := 0.5 if dark else 0.25) >= score_threshold:
+                out.append(Element(box=e.box, kind="slider", score=score))
+        return [out]
+
+
+@pytest.mark.parametrize("keep_threshold", [0.2, None])
+def test_a_widget_found_again_less_surely_in_a_region_is_kept_a_new_one_is_not(keep_threshold):
+    """Hysteresis: a dragged slider's re-detection scored 0.3 where it had scored 0.47, under the 0.35
+    threshold, and the slider vanished from the policy's view; a weak detection that continues a replaced
+    element of its kind is kept, a weak one with no past is not."""
+    p = Perception(ScoringBlobDetector(), None, cell=16, margin=32, pad=8, keep_threshold=keep_threshold)
+    screen = np.full((400, 640, 3), 230, np.uint8)
+    screen[100:116, 60:260] = (20, 20, 20)  # a slider, found at 0.5
+    screen[300:330, 500:560] = (0, 0, 20)  # far away, untouched
+    assert len(p(Observation(screen))) == 2
+    frame = screen.copy()
+    frame[100:116, 60:260] = (150, 150, 150)  # the same slider, now found at 0.25 only
+    frame[140:156, 60:260] = (160, 160, 160)  # a new widget nearby, also at 0.25
+    out = p(Observation(frame))
+    assert p.stats.mode == "region"
+    boxes = sorted(e.box for e in out)
+    if keep_threshold is None:
+        assert boxes == [(500, 300, 560, 330)]  # the slider blinked out
+    else:
+        assert boxes == [(60, 100, 260, 116), (500, 300, 560, 330)]  # the new one still needs 0.35
