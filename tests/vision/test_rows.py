@@ -122,3 +122,28 @@ def test_rows_meet_halfway_between_lines_but_not_across_a_separator():
     edges = row_edges([(3, 14), (21, 32), (39, 50), (70, 81)], height=18)
     assert edges[:3] == [(-0.5, 17.5), (17.5, 35.5), (35.5, 53.5)]
     assert edges[3] == (66.5, 84.5)  # half the usual 7 px gap beyond the line, not halfway to 50
+
+
+def test_a_column_grows_over_the_rows_the_detector_missed_and_no_further(lists):
+    """Two rows found of a list (as the detector finds an open combo popup's first rows): the column
+    grows over the list's other rows and stops at its end."""
+    total = found = stray = 0
+    for image, items in lists:
+        items = sorted(items, key=lambda e: e.box[1])
+        dets = [Element(e.box, "list_item", 0.5) for e in items[1:3]]
+        out = RowSnapper()(image, dets)
+        total += len(items)
+        found += matched(out, items, 0.7)
+        # a row of the list's own scrolled-off edge may come too (its text shows); nothing beyond that
+        pitch = items[1].box[1] - items[0].box[1]
+        top, bottom = items[0].box[1] - pitch, items[-1].box[3] + pitch
+        stray += sum(1 for e in out if e.center[1] < top or e.center[1] > bottom)
+        assert matched(RowSnapper(grow=0)(image, dets), items, 0.7) == 2  # without growing: what was found
+    assert found >= 0.9 * total, (found, total)
+    assert stray == 0
+
+
+def test_one_detection_alone_does_not_grow(lists):
+    image, items = lists[0]
+    out = RowSnapper()(image, [Element(items[1].box, "list_item", 0.5)])
+    assert len(out) == 1

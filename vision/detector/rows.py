@@ -13,7 +13,15 @@ rows that vary across the column is a line of text, and a row is its band plus h
 The column's detections become one row per band, and a band between two detected rows that no detection
 claimed becomes a row too; so does each band under one box that spans several rows (a whole list found
 as one item). The detections carry over: each goes to the row it overlaps most, which
-takes the surest one's kind, score and embedding.
+takes the surest one's kind, score and embedding (a row no detection claimed takes the nearest one's
+kind and the column's median score).
+
+The column also grows past its first and last detections over the rows that continue it: bands at the
+column's pitch (gaps no wider than twice the usual one or half a row, bands no taller than 1.6 rows) on
+the same background.
+The detector often finds only the first rows of an open combo popup (5 of 9, 'India' among the missed),
+and a policy cannot pick a row it is not shown. A separator, the list's frame or another background
+ends the growth.
 
 A column whose bands are not lines of text (one taller than 1.6 rows: an image, a multi-line item) is
 left as detected. So are detections below ``min_score``, which only COCO mAP's ranking reads.
@@ -43,12 +51,17 @@ class RowSnapper:
         inset: pixels dropped at each side of the column (the list's frame, a focus ring).
         edge_tolerance: how far (px, or this share of the width if larger) two boxes' left and right edges
             may differ for them to share a column.
+        grow: at most this many rows are added above the first and below the last detection (0: none).
+        background_tolerance: grey levels by which a row added by growing may differ from the column's
+            background (the median grey of its detected rows).
     """
 
     min_score: float = 0.3
     ink: float = 6.0
     inset: int = 3
     edge_tolerance: float = 0.04
+    grow: int = 40
+    background_tolerance: float = 8.0
 
     def __call__(
         self, image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0)
@@ -97,15 +110,20 @@ class RowSnapper:
         height = float(np.median([e.box[3] - e.box[1] for e in column]))
         top, bottom = min(e.box[1] for e in column), max(e.box[3] for e in column)
         cx1, cx2 = max(0, round(x1 - ox) + self.inset), min(gray.shape[1], round(x2 - ox) - self.inset)
-        cy1, cy2 = max(0, int(top - oy - height)), min(gray.shape[0], int(bottom - oy + height) + 1)
+        reach = (self.grow + 1) * height
+        cy1, cy2 = max(0, int(top - oy - reach)), min(gray.shape[0], int(bottom - oy + reach) + 1)
         if cx2 - cx1 < 8 or cy2 - cy1 < 4 or height < 4:
             return column
-        bands = [(a + cy1 + oy, b + cy1 + oy) for a, b in text_bands(gray[cy1:cy2, cx1:cx2], self.ink)]
-        if not bands or any(b - a > 1.6 * height for a, b in bands):
+        crop = gray[cy1:cy2, cx1:cx2]
+        found = [(a + cy1 + oy, b + cy1 + oy) for a, b in text_bands(crop, self.ink)]
+        inside = [i for i, (a, b) in enumerate(found) if top <= (a + b) / 2 <= bottom]  # the detections span
+        if not inside or any(b - a > 1.6 * height for a, b in found[inside[0] : inside[-1] + 1]):
             return column  # not lines of text
-        bands = [(a, b) for a, b in bands if top <= (a + b) / 2 <= bottom]  # those the detections span
-        if not bands:
-            return column
+        first, last = inside[0], inside[-1]
+        grow = self.grow if len(column) >= 2 else 0  # one detection is too little to extend a column from
+        if grow:
+            first, last = self._grow(crop, found, first, last, height, cy1 + oy, grow)
+        bands = found[first : last + 1]
         edges = row_edges(bands, height)
         claims = self._claims(column, edges)
         claimed = [i for i, c in enumerate(claims) if c]
@@ -116,14 +134,50 @@ class RowSnapper:
             if claims[i]:
                 like = max(claims[i], key=lambda e: e.score)
                 score = like.score
-            elif claimed[0] < i < claimed[-1]:  # a row between detected ones: like the nearest, least sure
+            elif claimed[0] < i < claimed[-1] or grow:  # a row between detected ones, or one that
+                # continues the column: like the nearest, as sure as the column's median detection
                 mid = (lo + hi) / 2
                 like = min((claims[k][0] for k in claimed), key=lambda e: abs(e.center[1] - mid))
-                score = min(e.score for e in column)
+                score = float(np.median([e.score for e in column]))
             else:
                 continue
             out.append(dataclasses.replace(like, box=(x1, lo, x2, hi), score=score, state=dict(like.state)))
         return out
+
+    def _grow(self, crop: np.ndarray, bands: list[tuple[float, float]], first: int, last: int,
+              height: float, y0: float, grow: int) -> tuple[int, int]:  # fmt: skip
+        """Indices of the first and last band once the column [first, last] has grown over the bands that
+        continue it (see the module docstring); ``crop`` is the grey column, ``y0`` its top in screen
+        pixels."""
+        span = bands[first : last + 1]
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(span)]
+        gap = float(np.median(gaps)) if gaps else 0.4 * height
+        pitch = float(np.median([b - a for a, b in span])) + gap
+        r0, r1 = int(span[0][0] - y0), int(span[-1][1] - y0)
+        background = float(np.median(crop[r0:r1]))
+
+        wide = max(2 * gap + 1, 0.5 * height)  # a gap beyond this ends the column (a separator, the end)
+
+        def continues(a: tuple[float, float], b: tuple[float, float]) -> bool:
+            """Band ``b`` follows band ``a`` (a above b) as the column's next row."""
+            if (
+                b[1] - b[0] > 1.6 * height
+                or b[0] - a[1] > wide
+                or (b[0] + b[1] - a[0] - a[1]) / 2 > 1.6 * pitch
+            ):
+                return False
+            rows = crop[int(a[0] - y0) : int(b[1] - y0)]
+            return rows.size > 0 and abs(float(np.median(rows)) - background) <= self.background_tolerance
+
+        for _ in range(grow):
+            if first == 0 or not continues(bands[first - 1], bands[first]):
+                break
+            first -= 1
+        for _ in range(grow):
+            if last + 1 >= len(bands) or not continues(bands[last], bands[last + 1]):
+                break
+            last += 1
+        return first, last
 
     @staticmethod
     def _claims(column: list[Element], edges: list[tuple[float, float]]) -> list[list[Element]]:
