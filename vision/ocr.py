@@ -288,8 +288,8 @@ def trim_blank(line: np.ndarray, threshold: int = 30, frame: float = 0.7, near: 
     when nothing is inked: the recogniser's cost grows with the width it is handed, and a text field
     is mostly blank. A frame does not count as ink: rows inked in one unbroken run across most of the
     width (a line of text has gaps between its letters), columns near the crop's ends inked down most of
-    the other rows (a sunken field draws only its top and left edges dark), and anything within ``near``
-    pixels of them (rounded corners). A glyph stroke mistaken for a frame column costs nothing: the
+    the other rows or hanging from a frame row down 40% of the height (a sunken field draws only its top
+    and left edges dark), and anything within ``near`` pixels of them (rounded corners). A glyph stroke mistaken for a frame column costs nothing: the
     margin keeps it with its neighbours."""
     h, w = line.shape[:2]
     ink = _ink(line, threshold)
@@ -300,6 +300,12 @@ def trim_blank(line: np.ndarray, threshold: int = 30, frame: float = 0.7, near: 
     edge = max(6, h // 4)
     ends[:edge] = ends[w - edge :] = True
     frame_cols = ends & (ink[~frame_rows].mean(axis=0) >= frame)
+    # a field's side edge hangs from its top (or stands on its bottom) edge, even when the field's other
+    # edges are too light to count (a sunken frame: dark top and left, white bottom and right)
+    near_rows = _dilate(frame_rows, near)
+    for c in np.nonzero(ends & ~frame_cols & ink.any(axis=0))[0]:
+        length, start, end = _longest_span(ink[:, c])
+        frame_cols[c] = length >= 0.4 * h and (near_rows[max(0, start - 1)] or near_rows[min(h - 1, end)])
     ink = ink & ~_dilate(frame_rows, near)[:, None] & ~_dilate(frame_cols, near)[None, :]
     cols = ink.any(axis=0)
     if not cols.any():
@@ -312,10 +318,17 @@ def trim_blank(line: np.ndarray, threshold: int = 30, frame: float = 0.7, near: 
 
 def _longest_run(mask: np.ndarray) -> int:
     """Length of the longest run of True in a 1-D bool mask."""
+    return _longest_span(mask)[0]
+
+
+def _longest_span(mask: np.ndarray) -> tuple[int, int, int]:
+    """(length, start, end) of the longest run of True in a 1-D bool mask (end exclusive); zeros if none."""
     if not mask.any():
-        return 0
+        return 0, 0, 0
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return int((np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]).max())
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    k = int(np.argmax(ends - starts))
+    return int(ends[k] - starts[k]), int(starts[k]), int(ends[k])
 
 
 def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
