@@ -29,7 +29,7 @@ import numpy as np
 
 from agent.types import Element, Observation
 from vision.detector.postprocess import suppress_duplicates
-from vision.widget_state import read_states
+from vision.widget_state import read_enabled, read_states
 
 
 @dataclass
@@ -54,8 +54,8 @@ class Perception:
             fp32; `Perception.load` picks it only where the CPU has it (`vision.accel`), and
             `deskpilot bench perception` compares the choices on the machine at hand.
         read_state: read what the pixels tell about widget state (`vision.widget_state`): slider values,
-            and checkbox/radio states when the detector carries a check reader (``detector.checks``,
-            loaded from ``check_reader.safetensors`` beside its weights).
+            buttons drawn disabled, and checkbox/radio states when the detector carries a check reader
+            (``detector.checks``, loaded from ``check_reader.safetensors`` beside its weights).
         dedupe: drop detections that repeat a surer one of the same kind (`suppress_duplicates`).
         cell: diff grid cell size in pixels.
         diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
@@ -220,6 +220,7 @@ class Perception:
             self.ocr.read_elements(image, elements, origin)
         if self.read_state:
             read_states(image, elements, origin, getattr(self.detector, "checks", None))
+            read_enabled(image, elements, origin)
         t3 = time.perf_counter()
         self._store(image, origin, elements)
         self.stats.mode = "full"
@@ -256,6 +257,8 @@ class Perception:
         elements = (
             suppress_duplicates(kept + new) if self.dedupe else sorted(kept + new, key=lambda e: -e.score)
         )
+        if self.read_state:  # a button's enabled look is judged against its row, kept buttons included
+            read_enabled(image, elements, origin)
         self._store(image, origin, elements)
         self.stats.mode = "region"
         self.stats.region = region

@@ -1,5 +1,5 @@
-"""What perception reads about a widget beyond its kind and text: where a slider's handle is, and whether
-a checkbox or radio is checked. The policy decides with these (set "Volume to 70" from where it is now;
+"""What perception reads about a widget beyond its kind and text: where a slider's handle is, whether
+a checkbox or radio is checked, and whether a button is drawn disabled. The policy decides with these (set "Volume to 70" from where it is now;
 leave a box that is already ticked), and the detector reports neither.
 
 Sliders, by rule: a horizontal slider's handle is the only thing in its box that spans the box's height;
@@ -80,6 +80,57 @@ def read_states(
         value = slider_position(image, (x1 - ox, y1 - oy, x2 - ox, y2 - oy))
         if value is not None:
             e.state = {**(e.state or {}), "value": round(value), "min": 0, "max": 100, "read": "pixels"}
+
+
+# ----------------------------------------------------------------------------------- enabled or not
+#: A button whose text stands out from its face less than this share of as much as the most legible
+#: button in its row does is drawn disabled (greyed text). Measured on 613 held-out sandbox screens
+#: of wizards, forms, menus and counters (2,694 buttons, 338 disabled; ground-truth boxes): 219 of the
+#: disabled found and none of the 2,356 enabled called disabled. On a third of those screens with the
+#: detector's boxes: 66 of 116 disabled found, none of 753 enabled called disabled.
+DISABLED_RATIO = 0.5
+#: The row's most legible button must stand out at least this much (grey levels) for the rule to speak.
+MIN_ROW_CONTRAST = 40.0
+
+
+def text_contrast(image: np.ndarray, box: tuple[float, float, float, float], inset: int = 4) -> float:
+    """How far a button's text stands out from its face: the 99th percentile of the grey levels'
+    distance from their median, inside the box less ``inset`` pixels (its frame). A high percentile,
+    since short text on a wide button inks only a few percent of it."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    x1, y1, x2, y2 = max(0, x1 + inset), max(0, y1 + inset), min(w, x2 - inset), min(h, y2 - inset)
+    if x2 - x1 < 4 or y2 - y1 < 3:
+        return 0.0
+    gray = image[y1:y2, x1:x2].astype(np.float32).mean(axis=2)
+    return float(np.percentile(np.abs(gray - np.median(gray)), 99))
+
+
+def read_enabled(
+    image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0)
+) -> None:
+    """Mark buttons drawn disabled (``state["enabled"] = False``), in place, by comparing each button's
+    text contrast with its row's (buttons whose centres lie within half a height of each other): a
+    greyed-out Finish beside an enabled Next. A button with no row, or a row with nothing legible, says
+    nothing; neither does a legible button (``enabled`` is only ever False or absent, as in ground
+    truth, where the policy masks disabled elements out of its clicks)."""
+    ox, oy = origin
+    buttons = [e for e in elements if e.kind == "button"]
+    contrast = [
+        text_contrast(image, (b.box[0] - ox, b.box[1] - oy, b.box[2] - ox, b.box[3] - oy)) for b in buttons
+    ]
+    boxes = np.array([b.box for b in buttons], np.float64).reshape(-1, 4)
+    for i, b in enumerate(buttons):
+        h, cy = b.box[3] - b.box[1], (b.box[1] + b.box[3]) / 2
+        # the row: other buttons level with this one; an overlapping box is this button found again
+        apart = (boxes[:, 0] >= b.box[2]) | (boxes[:, 2] <= b.box[0])
+        level = np.abs((boxes[:, 1] + boxes[:, 3]) / 2 - cy) < h / 2
+        row = [contrast[j] for j in np.nonzero(apart & level)[0]]
+        best = max(row, default=0.0)
+        state = {k: v for k, v in (b.state or {}).items() if k != "enabled"}
+        if best >= MIN_ROW_CONTRAST and contrast[i] < DISABLED_RATIO * best:
+            state["enabled"] = False
+        b.state = state
 
 
 # ------------------------------------------------------------------------------------- checked or not

@@ -217,3 +217,24 @@ def test_a_widget_found_again_less_surely_in_a_region_is_kept_a_new_one_is_not(k
         assert boxes == [(500, 300, 560, 330)]  # the slider blinked out
     else:
         assert boxes == [(60, 100, 260, 116), (500, 300, 560, 330)]  # the new one still needs 0.35
+
+
+def test_perception_marks_a_greyed_button_disabled_on_full_and_region_paths():
+    class TwoButtons:
+        config = tiny_config(input_width=640, input_height=416)
+
+        def detect(self, images, *, origin=(0, 0), **kw):
+            boxes = [(100, 100, 200, 130), (220, 100, 320, 130)]
+            return [[Element(box=b, kind="button", score=0.9) for b in boxes]]
+
+    screen = np.full((400, 640, 3), 230, np.uint8)
+    screen[100:130, 100:200] = screen[100:130, 220:320] = 245  # two button faces
+    screen[110:120, 120:180:3] = 20  # "Next": dark text
+    screen[110:120, 240:300:3] = 200  # "Finish": greyed text
+    p = Perception(TwoButtons(), None)
+    out = {e.box[0]: e.state.get("enabled") for e in p(Observation(screen))}
+    assert out == {100: None, 220: False}
+    frame = screen.copy()
+    frame[110:120, 240:300:3] = 20  # Finish turns enabled: only its cells change
+    out = {e.box[0]: e.state.get("enabled") for e in p(Observation(frame))}
+    assert p.stats.mode == "region" and out == {100: None, 220: None}

@@ -157,3 +157,60 @@ def test_perception_reads_states_and_drops_repeats_of_what_the_detector_found():
     for e in (e for e in out if e.kind in ("checkbox", "radio")):
         gt = next(t for t in truth if t.box == e.box)
         assert e.state["checked"] == gt.state["checked"]
+
+
+@pytest.fixture(scope="module")
+def wizard_buttons() -> list[tuple[np.ndarray, tuple, list[tuple[tuple, bool]]]]:
+    """(screen, origin, [(button box, disabled)]) of every page of 16 held-out wizards, walked by the expert
+    (Back is disabled on the first page, Finish until the last, in every theme the sandbox draws)."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Finished
+    from policies.scripted import ExpertPolicy
+
+    out, expert = [], ExpertPolicy()
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 600, seed=0, families=["wizard"])[:16]:
+            task = st.to_task()
+            obs = env.reset(task)
+            expert.reset(task)
+            for _ in range(10):
+                buttons = [
+                    (e.box, e.state.get("enabled") is False) for e in obs.elements if e.kind == "button"
+                ]
+                out.append((obs.image, obs.origin, buttons))
+                action = expert.act(obs, obs.elements)
+                action = getattr(action, "action", action)
+                if isinstance(action, Finished):
+                    break
+                env.act(action)
+                obs = env.observe()
+    assert sum(d for *_, bs in out for _, d in bs) >= 20
+    return out
+
+
+def test_buttons_drawn_disabled_are_told_apart_from_their_row(wizard_buttons):
+    from vision.widget_state import read_enabled
+
+    found = missed = wrong = 0
+    for image, origin, buttons in wizard_buttons:
+        elements = [Element(box=b, kind="button", state={"enabled": True}) for b, _ in buttons]
+        read_enabled(image, elements, origin)
+        for e, (_, disabled) in zip(elements, buttons, strict=True):
+            said = e.state.get("enabled")
+            assert said in (False, None)  # only ever 'disabled' or nothing, as ground truth says it
+            found += disabled and said is False
+            missed += disabled and said is not False
+            wrong += not disabled and said is False
+    assert wrong == 0
+    assert found >= 0.5 * (found + missed), (found, missed)
+
+
+def test_a_button_alone_in_its_row_gets_no_verdict():
+    from vision.widget_state import read_enabled
+
+    image = np.full((60, 300, 3), 240, np.uint8)
+    image[20:40, 20:100] = 200  # a button face with no text at all
+    lone = Element(box=(20, 20, 100, 40), kind="button")
+    read_enabled(image, [lone])
+    assert "enabled" not in lone.state
