@@ -139,3 +139,15 @@ def test_openvino_ocr_reads_what_onnxruntime_reads(qt_screen):  # noqa: F811
     b = OCR(runtime="openvino", precision="fp32").read(crops)
     assert [t for t, _ in a] == [t for t, _ in b]
     assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-3)
+
+
+def test_eval_detector_rejects_an_unknown_runtime_or_precision_in_one_line():
+    import subprocess
+    import sys
+
+    for args, said in ((["--precision", "fp16"], "precision must be one of auto, fp32, bf16, got 'fp16'"),
+                       (["--runtime", "tensorrt"], "runtime must be one of auto, torch, openvino")):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "agent.cli", "eval", "detector", "--n", "1", *args],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert said in proc.stderr and "Traceback" not in proc.stderr
