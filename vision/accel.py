@@ -47,10 +47,14 @@ def native_bf16() -> bool:
     return False
 
 
+def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def resolve_precision(precision: str) -> str:
     """``"auto"`` -> ``"bf16"`` on CPUs with native bf16, else ``"fp32"``; other values are checked."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    _check(precision, PRECISIONS, "precision")
     if precision == "auto":
         return "bf16" if native_bf16() else "fp32"
     return precision
@@ -66,8 +70,7 @@ def openvino_available() -> bool:
 
 def resolve_runtime(runtime: str) -> str:
     """``"auto"`` -> ``"openvino"`` when it can be imported, else ``"torch"``; other values are checked."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    _check(runtime, RUNTIMES, "runtime")
     if runtime == "auto":
         return "openvino" if openvino_available() else "torch"
     if runtime == "openvino" and not openvino_available():

@@ -23,6 +23,13 @@ TEXTS = {
 KINDS = {"paragraph": "label"}  # the rest are named by their kind
 
 
+def _grab(root) -> tuple[np.ndarray, float]:
+    """A shown widget's pixels (H×W×3 uint8 RGB) and its device pixel ratio."""
+    img = root.grab().toImage().convertToFormat(root.grab().toImage().Format.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
+    return arr[:, : img.width() * 3].reshape(img.height(), img.width(), 3).copy(), root.devicePixelRatioF()
+
+
 @pytest.fixture(scope="module")
 def qt_screen() -> tuple[np.ndarray, list[Element]]:
     """A real Qt form grabbed offscreen: (H×W×3 uint8 image, elements with their widgets' geometry)."""
@@ -58,12 +65,7 @@ def qt_screen() -> tuple[np.ndarray, list[Element]]:
     layout.addStretch(1)  # widgets keep their natural height, as in real forms
     root.show()
     app.processEvents()
-    img = root.grab().toImage().convertToFormat(root.grab().toImage().Format.Format_RGB888)
-    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[
-        :, : img.width() * 3
-    ]
-    arr = arr.reshape(img.height(), img.width(), 3).copy()
-    dpr = root.devicePixelRatioF()
+    arr, dpr = _grab(root)
     elements = []
     for name, w in widgets.items():
         g = w.geometry()
@@ -243,12 +245,7 @@ def _line_edits(texts: list[str], width: int = 420) -> tuple[np.ndarray, list[tu
         layout.addWidget(e)
     root.show()
     app.processEvents()
-    img = root.grab().toImage().convertToFormat(root.grab().toImage().Format.Format_RGB888)
-    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[
-        :, : img.width() * 3
-    ]
-    arr = arr.reshape(img.height(), img.width(), 3).copy()
-    dpr = root.devicePixelRatioF()
+    arr, dpr = _grab(root)
     boxes = [tuple(v * dpr for v in (e.x(), e.y(), e.x() + e.width(), e.y() + e.height())) for e in edits]
     root.close()
     app.setStyle(style)
