@@ -82,7 +82,6 @@ def make_perception(
     """The detector + OCR perception (for ``elements="detected"``); ``threads`` for the OCR engine;
     ``runtime`` and ``precision`` as in `vision.perception.Perception.load` (OpenVINO and native bf16
     where this machine has them)."""
-    from vision.detector.modeling import Detector
     from vision.perception import Perception
 
     path = (
@@ -90,15 +89,12 @@ def make_perception(
         if detector_weights
         else Path(__file__).resolve().parents[1] / "weights" / "detector"
     )
-    detector = Detector.load(path)
-    detector.accelerate(runtime, precision)
     try:
-        from vision.ocr import OCR
-
-        ocr = OCR(threads=threads, runtime=runtime, precision=precision)
+        return Perception.load(str(path), ocr_threads=threads, runtime=runtime, precision=precision)
+    except DeskpilotError:
+        raise
     except Exception as exc:
-        raise DeskpilotError(f"OCR is unavailable for detected elements: {exc}") from None
-    return Perception(detector, ocr)
+        raise DeskpilotError(f"perception is unavailable for detected elements: {exc}") from None
 
 
 def evaluate(

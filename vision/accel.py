@@ -14,20 +14,18 @@ them side by side on the machine at hand):
   weights file: the IR is cached under ``~/.cache/deskpilot/openvino``) and runs there; the decoder stays
   in torch fp32. OCR's recogniser (rapidocr's ONNX model) is compiled with OpenVINO as well.
 
-The rest of `vision` asks this module only two things: `resolve_precision` and the two builders.
+`Detector.accelerate`, `OCR` and `Perception.load` use it through `resolve_runtime`, `resolve_precision`,
+`OpenVinoFront` and `OpenVinoSession`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 RUNTIMES = ("auto", "torch", "openvino")

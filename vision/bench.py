@@ -127,9 +127,7 @@ def bench_perception(
     # The whole pipeline: full re-detect + OCR (fresh screens), unchanged frames, a one-widget change.
     def time_pipeline(prefix: str, runtime: str, precision: str) -> None:
         detector.accelerate(runtime, precision)
-        ocr = OCR(
-            threads=threads, runtime="onnxruntime" if runtime == "torch" else runtime, precision=precision
-        )
+        ocr = OCR(threads=threads, runtime=runtime, precision=precision)
         ocr.read([np.full((20, 60, 3), 255, np.uint8)])
         full, same, region = [], [], []
         for i in range(repeats):

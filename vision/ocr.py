@@ -289,8 +289,8 @@ def trim_blank(line: np.ndarray, threshold: int = 30, frame: float = 0.7, near: 
     is mostly blank. A frame does not count as ink: rows inked in one unbroken run across most of the
     width (a line of text has gaps between its letters), columns near the crop's ends inked down most of
     the other rows or hanging from a frame row down 40% of the height (a sunken field draws only its top
-    and left edges dark), and anything within ``near`` pixels of them (rounded corners). A glyph stroke mistaken for a frame column costs nothing: the
-    margin keeps it with its neighbours."""
+    and left edges dark), and anything within ``near`` pixels of them (rounded corners). A glyph stroke
+    mistaken for a frame column costs nothing: the margin keeps it with its neighbours."""
     h, w = line.shape[:2]
     ink = _ink(line, threshold)
     frame_rows = np.array([_longest_run(row) >= 0.8 * w for row in ink])
@@ -306,7 +306,7 @@ def trim_blank(line: np.ndarray, threshold: int = 30, frame: float = 0.7, near: 
     for c in np.nonzero(ends & ~frame_cols & ink.any(axis=0))[0]:
         length, start, end = _longest_span(ink[:, c])
         frame_cols[c] = length >= 0.4 * h and (near_rows[max(0, start - 1)] or near_rows[min(h - 1, end)])
-    ink = ink & ~_dilate(frame_rows, near)[:, None] & ~_dilate(frame_cols, near)[None, :]
+    ink = ink & ~near_rows[:, None] & ~_dilate(frame_cols, near)[None, :]
     cols = ink.any(axis=0)
     if not cols.any():
         return line[:, :0]

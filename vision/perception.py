@@ -106,18 +106,20 @@ class Perception:
         device: str = "cpu",
         runtime: str = "auto",
         precision: str = "auto",
+        ocr_threads: int = 2,
         **kwargs,
     ) -> Perception:
         """A Perception with the detector in ``weights`` (WeightsError when missing) and, if ``ocr``,
-        rapidocr's recogniser; both accelerated as `vision.accel` describes (``runtime`` torch|openvino|auto,
-        ``precision`` fp32|bf16|auto: OpenVINO and native bf16 where this machine has them)."""
+        rapidocr's recogniser (``ocr_threads``); both accelerated as `vision.accel` describes (``runtime``
+        torch|openvino|auto, ``precision`` fp32|bf16|auto: OpenVINO and native bf16 where this machine
+        has them)."""
         from vision.detector import Detector
         from vision.ocr import OCR
 
         detector = Detector.load(weights, device=device)
         if device == "cpu":
             detector.accelerate(runtime, precision)
-        reader = OCR(runtime=runtime, precision=precision) if ocr else None
+        reader = OCR(threads=ocr_threads, runtime=runtime, precision=precision) if ocr else None
         return cls(detector, reader, **kwargs)
 
     def reset(self) -> None:
@@ -199,16 +201,24 @@ class Perception:
             return self._full(image, origin, t0)
         return self._partial(image, origin, changed, region, kept, replaced, t0)
 
-    def _continues(self, element: Element, replaced: list[Element]) -> bool:
-        """Whether a weak region detection is a replaced element found again: same kind, IoU >= keep_iou."""
-        from vision.boxes import box_iou
+    def _sure_or_continuing(self, found: list[Element], replaced: list[Element]) -> list[Element]:
+        """``found`` less the detections under ``score_threshold`` that are not a replaced element found
+        again (the same kind, IoU >= ``keep_iou``)."""
+        weak = [e for e in found if e.score < self.score_threshold]
+        if not weak:
+            return found
+        keep: set[int] = set()
+        if replaced:
+            from vision.boxes import box_iou
 
-        same = [e.box for e in replaced if e.kind == element.kind]
-        if not same:
-            return False
-        return bool(
-            (box_iou(np.array([element.box], np.float64), np.array(same, np.float64)) >= self.keep_iou).any()
-        )
+            iou = box_iou(
+                np.array([e.box for e in weak], np.float64), np.array([e.box for e in replaced], np.float64)
+            )
+            same = np.array([[w.kind == r.kind for r in replaced] for w in weak])
+            keep = {
+                id(w) for w, hit in zip(weak, ((iou >= self.keep_iou) & same).any(axis=1), strict=True) if hit
+            }
+        return [e for e in found if e.score >= self.score_threshold or id(e) in keep]
 
     def _full(self, image: np.ndarray, origin: tuple[int, int], t0: float) -> list[Element]:
         t1 = time.perf_counter()
@@ -245,7 +255,7 @@ class Perception:
         (found,) = self.detector.detect([crop], score_threshold=floor, nms_iou=self.nms_iou,
                                         bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
         t2 = time.perf_counter()
-        found = [e for e in found if e.score >= self.score_threshold or self._continues(e, replaced)]
+        found = self._sure_or_continuing(found, replaced)
         new = [e for e in found if self._on_changed_cells(e.box, changed, origin)]
         new = suppress_duplicates(new) if self.dedupe else new
         if self.ocr is not None:

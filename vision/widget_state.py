@@ -1,6 +1,7 @@
 """What perception reads about a widget beyond its kind and text: where a slider's handle is, whether
-a checkbox or radio is checked, and whether a button is drawn disabled. The policy decides with these (set "Volume to 70" from where it is now;
-leave a box that is already ticked), and the detector reports neither.
+a checkbox or radio is checked, and whether a button is drawn disabled. The policy decides with these
+(set "Volume to 70" from where it is now; leave a box that is already ticked; never click a greyed
+Finish), and the detector reports none of them.
 
 Sliders, by rule: a horizontal slider's handle is the only thing in its box that spans the box's height;
 the groove is a thin line, the rest background. Each column is scored by how much of it differs from its

@@ -110,7 +110,8 @@ class RowSnapper:
         height = float(np.median([e.box[3] - e.box[1] for e in column]))
         top, bottom = min(e.box[1] for e in column), max(e.box[3] for e in column)
         cx1, cx2 = max(0, round(x1 - ox) + self.inset), min(gray.shape[1], round(x2 - ox) - self.inset)
-        reach = (self.grow + 1) * height
+        grow = self.grow if len(column) >= 2 else 0  # one detection is too little to extend a column from
+        reach = (grow + 1) * height
         cy1, cy2 = max(0, int(top - oy - reach)), min(gray.shape[0], int(bottom - oy + reach) + 1)
         if cx2 - cx1 < 8 or cy2 - cy1 < 4 or height < 4:
             return column
@@ -120,7 +121,6 @@ class RowSnapper:
         if not inside or any(b - a > 1.6 * height for a, b in found[inside[0] : inside[-1] + 1]):
             return column  # not lines of text
         first, last = inside[0], inside[-1]
-        grow = self.grow if len(column) >= 2 else 0  # one detection is too little to extend a column from
         if grow:
             first, last = self._grow(crop, found, first, last, height, cy1 + oy, grow)
         bands = found[first : last + 1]
