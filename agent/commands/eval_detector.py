@@ -36,6 +36,9 @@ def detector(
     snap_rows: bool = typer.Option(
         True, "--snap-rows/--no-snap-rows", help="Snap list and menu rows to their lines of text."
     ),
+    edges: bool = typer.Option(
+        True, "--edges/--no-edges", help="Move boxes' edges onto the pixels (the shipped edge refiner)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """mAP@[.5:.95], mAP@0.5, per-class AP@0.5 and recall@100 on held-out sandbox screens."""
@@ -59,6 +62,8 @@ def detector(
         raise typer.BadParameter(str(exc)) from None
     if not snap_rows:
         model.rows = None
+    if not edges:
+        model.set_edges(None)
     folder = data if data is not None else heldout_folder(n, split, cache_dir)
     if data is None and not json_out:
         err_console.print(f"{split} set: {folder}")

@@ -1,4 +1,4 @@
-"""`deskpilot train detector|policy|refiner|checks`: each command lives in its own module, mounted when present."""
+"""`deskpilot train detector|policy|refiner|checks|edges`: each command lives in its own module, mounted when present."""
 
 from __future__ import annotations
 
@@ -9,3 +9,4 @@ mount_optional(app, "detector", "agent.commands.train_detector", "detector")
 mount_optional(app, "policy", "agent.commands.train_policy", "policy")
 mount_optional(app, "refiner", "agent.commands.train_refiner", "refiner")
 mount_optional(app, "checks", "agent.commands.train_checks", "checks")
+mount_optional(app, "edges", "agent.commands.train_edges", "edges")
