@@ -154,6 +154,22 @@ def bench_perception(
     out["perception_setup"] = " ".join(chosen)
     time_pipeline("baseline", "torch", "fp32")
     time_pipeline("perception", *chosen)
+    if detector.edges is not None:
+        # The edge refiner's share: the same pipeline without it, and the refiner alone on the boxes
+        # the detector reports at perception's threshold.
+        edges = detector.edges
+        detector.set_edges(None)
+        time_pipeline("perception_no_edges", *chosen)
+        detector.set_edges(edges)
+        ms, counts = [], []
+        for i in range(repeats):
+            frame = frames[i % len(frames)]
+            (found,) = detector.detect([frame])
+            t = time.perf_counter()
+            edges.refine(frame, found)
+            ms.append((time.perf_counter() - t) * 1000)
+            counts.append(len(found))
+        out["edges_alone"] = {**_summary(ms), "elements_median": int(statistics.median(counts))}
     out["full_speedup_vs_baseline"] = round(
         out["baseline_full"]["median_ms"] / out["perception_full"]["median_ms"], 3
     )

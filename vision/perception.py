@@ -253,7 +253,8 @@ class Perception:
             else min(self.score_threshold, self.keep_threshold)
         )
         (found,) = self.detector.detect([crop], score_threshold=floor, nms_iou=self.nms_iou,
-                                        bf16=self.bf16, scale=scale, origin=(ox, oy))  # fmt: skip
+                                        bf16=self.bf16, scale=scale, screen_scale=self._ratio,
+                                        origin=(ox, oy))  # fmt: skip
         t2 = time.perf_counter()
         found = self._sure_or_continuing(found, replaced)
         new = [e for e in found if self._on_changed_cells(e.box, changed, origin)]
