@@ -199,7 +199,34 @@ class Perception:
         rx1, ry1, rx2, ry2 = region
         if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
             return self._full(image, origin, t0)
-        return self._partial(image, origin, changed, region, kept, replaced, t0)
+        return self._partial(image, origin, changed, self._at_least_a_tile(region, size), kept, replaced, t0)
+
+    def _at_least_a_tile(
+        self, region: tuple[int, int, int, int], size: tuple[int, int]
+    ) -> tuple[int, int, int, int]:
+        """``region`` widened (about its centre, inside the screen) to at least what one detector tile
+        covers at the full re-detect's scale. A smaller crop is padded to a tile anyway, so this costs
+        no detector time, and the detector sees a widget with the context it was trained with: cropped
+        to a focused field and its neighbour, it found neither (both at 0.56 on the whole screen), and
+        the policy, its field gone, finished without typing."""
+        tile = getattr(self.detector.config, "tile_size", None)
+        if tile is None:
+            return region
+        w, h = size
+        scale = self.detector.config.scale_for((w, h), self._ratio)
+        # floor: the widened crop, resized by `scale`, still fits one tile
+        want_w, want_h = int(tile[0] / scale), int(tile[1] / scale)
+
+        def widen(lo: int, hi: int, want: int, limit: int) -> tuple[int, int]:
+            want = min(want, limit)
+            if hi - lo >= want:
+                return lo, hi
+            lo = max(0, min(lo - (want - (hi - lo)) // 2, limit - want))
+            return lo, lo + want
+
+        x1, y1, x2, y2 = region
+        (x1, x2), (y1, y2) = widen(x1, x2, want_w, w), widen(y1, y2, want_h, h)
+        return x1, y1, x2, y2
 
     def _sure_or_continuing(self, found: list[Element], replaced: list[Element]) -> list[Element]:
         """``found`` less the detections under ``score_threshold`` that are not a replaced element found

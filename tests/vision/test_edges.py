@@ -150,3 +150,17 @@ def test_shipped_edge_refiner_moves_displaced_sandbox_boxes_onto_their_widgets()
     tight_before, tight_after = (_iou(moved, truth) >= 0.9).mean(), (_iou(got, truth) >= 0.9).mean()
     assert after < 0.6 * before, (before, after)
     assert tight_after > tight_before + 0.15, (tight_before, tight_after)
+
+
+def test_a_box_that_collapses_is_dropped_and_a_moderate_shrink_is_kept(monkeypatch):
+    model = EdgeRefiner()
+    image = np.zeros((100, 200, 3), np.uint8)
+    elements = [Element((10, 10, 110, 40), "text_field"), Element((10, 50, 110, 80), "text_field")]
+
+    def moved(image, boxes, kinds, scale=1.0):  # the first shrinks to 4 of 30 px, the second to 20 of 30
+        return np.array([[10, 20, 110, 24], [10, 55, 110, 75]], np.float32)
+
+    monkeypatch.setattr(model, "refine_boxes", moved)
+    out = model.refine(image, elements)
+    assert [e.box for e in out] == [(10.0, 55.0, 110.0, 75.0)]
+    assert len(model.refine(image, elements, collapsed=0.1)) == 2

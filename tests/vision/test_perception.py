@@ -66,9 +66,11 @@ def test_local_change_redetects_only_that_region_and_keeps_the_rest(perception):
     assert p.stats.mode == "region" and len(det.calls) == 2
     x1, y1, x2, y2 = p.stats.region
     assert x1 <= 500 and y1 <= 300 and x2 >= 560 and y2 >= 330  # covers the change...
-    assert (x2 - x1) * (y2 - y1) < 0.25 * 640 * 400  # ...and not the screen
+    # ...widened to what one tile covers at the full detect's scale (96x64 at 0.24: 400x266), no more
+    assert (x2 - x1, y2 - y1) == (400, 266) and x2 == 640  # kept on the screen
     assert det.calls[1]["size"] == (x2 - x1, y2 - y1)
     assert det.calls[1]["scale"] == pytest.approx(0.24)  # what a full detect uses: 640×400 into 160×96
+    assert (round((x2 - x1) * 0.24), round((y2 - y1) * 0.24)) <= (96, 64)  # one tile
 
     # elements away from the change are the very same as before
     def far(e):
@@ -238,3 +240,40 @@ def test_perception_marks_a_greyed_button_disabled_on_full_and_region_paths():
     frame[110:120, 240:300:3] = 20  # Finish turns enabled: only its cells change
     out = {e.box[0]: e.state.get("enabled") for e in p(Observation(frame))}
     assert p.stats.mode == "region" and out == {100: None, 220: None}
+
+
+def test_a_clicked_field_stays_found_when_only_its_region_is_redetected():
+    """Traced: on a held-out form, clicking the Phone field changed only its caret and focus frame; the
+    region re-detected around them lost the Phone and Email fields (both 0.56 on the whole screen) and the
+    policy finished without typing. The region is now at least a tile's worth of screen."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Click
+
+    st = generate_split("heldout", 500, seed=0)[72]
+    p = Perception.load("weights/detector", ocr=False)
+    with SandboxEnv() as env:
+        obs = env.reset(st.to_task())
+        fields = [
+            e for e in obs.elements if e.kind == "text_field" and e.state.get("label") in ("Phone", "Email")
+        ]
+        assert len(fields) == 2
+        p(obs)
+        phone = next(e for e in fields if e.state["label"] == "Phone")
+        env.act(Click(x=(phone.box[0] + phone.box[2]) / 2, y=(phone.box[1] + phone.box[3]) / 2))
+        found = p(env.observe())
+    assert p.stats.mode == "region"
+    for field in fields:
+        assert any(e.kind == "text_field" and _iou(e.box, field.box) > 0.7 for e in found), field.state[
+            "label"
+        ]
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
