@@ -16,7 +16,7 @@ def edges(
     out: Path = typer.Option(
         Path("runs/edges"), "--out", help="Folder for edges.safetensors (weights/detector to ship it)."
     ),
-    max_images: int = typer.Option(1600, "--max-images", help="Read at most this many screens."),
+    max_images: int = typer.Option(3000, "--max-images", help="Read at most this many screens."),
     copies: int = typer.Option(2, "--copies", help="Displaced copies of each ground-truth box."),
     epochs: int = typer.Option(8, "--epochs", help="Passes over the strips."),
     seed: int = typer.Option(
