@@ -206,31 +206,25 @@ class CheckReader:
                 e.state = {**(e.state or {}), "checked": bool(p > 0.5)}
 
     def save(self, directory: str | Path) -> Path:
-        import torch
-        from safetensors.torch import save_file
+        from vision.detector.small_weights import save_fp16
 
-        path = Path(directory) / CHECK_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in self.net.state_dict().items()}
-        save_file(tensors, str(path), metadata={"hidden": str(self.hidden), "features": str(CHECK_FEATURES)})
-        return path
+        return save_fp16(self.net.state_dict(), Path(directory) / CHECK_NAME,
+                         {"hidden": str(self.hidden), "features": str(CHECK_FEATURES)})  # fmt: skip
 
     @classmethod
     def load(cls, directory: str | Path) -> CheckReader | None:
         """The reader saved in ``directory``; None when there is none; WeightsError when it does not fit."""
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+        from vision.detector.small_weights import read_fp32, read_metadata
 
         path = Path(directory) / CHECK_NAME
         if not path.is_file():
             return None
         try:
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
+            meta = read_metadata(path)
             if int(meta.get("features", -1)) != CHECK_FEATURES:
                 raise WeightsError(f"{path} was made for other features than this version reads")
             reader = cls(int(meta["hidden"]))
-            reader.net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+            reader.net.load_state_dict(read_fp32(path))
         except WeightsError:
             raise
         except Exception as exc:

@@ -39,6 +39,7 @@ from torch import nn
 
 from agent.errors import WeightsError
 from agent.types import ELEMENT_KINDS, Element
+from vision.detector.small_weights import read_fp32, read_metadata, save_fp16
 
 EDGES_NAME = "edges.safetensors"
 #: The order of a box's edges in strips and outputs; a box is (x1, y1, x2, y2) in the same order.
@@ -199,29 +200,19 @@ class EdgeRefiner(nn.Module):
 
     def save(self, directory: str | Path) -> Path:
         """Write ``edges.safetensors`` (fp16, with its sizes as metadata) into ``directory``."""
-        from safetensors.torch import save_file
-
-        path = Path(directory) / EDGES_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(path), metadata=self.meta())
-        return path
+        return save_fp16(self.state_dict(), Path(directory) / EDGES_NAME, self.meta())
 
     @classmethod
     def load(cls, directory: str | Path) -> EdgeRefiner | None:
         """The edge refiner in ``directory``; None when there is none, WeightsError when the file does not fit."""
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
         path = Path(directory) / EDGES_NAME
         if not path.is_file():
             return None
         try:
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
+            meta = read_metadata(path)
             model = cls(tuple(json.loads(meta["kinds"])), int(meta["across"]), int(meta["along"]),
                         int(meta["width"]), float(meta["reach_px"]), float(meta["reach_share"]))  # fmt: skip
-            model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+            model.load_state_dict(read_fp32(path))
         except Exception as exc:
             raise WeightsError(f"{path} is not an edge refiner: {exc}") from None
         return model.eval()

@@ -27,6 +27,7 @@ from torch import nn
 
 from agent.errors import WeightsError
 from agent.types import Element
+from vision.detector.small_weights import read_fp32, read_metadata, save_fp16
 
 REFINER_NAME = "refiner.safetensors"
 KINDS = ("combo", "spin")
@@ -132,15 +133,9 @@ class KindRefiner(nn.Module):
         return [e for e in elements if id(e) not in dropped]
 
     def save(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        path = Path(directory) / refiner_name(self.kinds)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
         meta = {"kinds": json.dumps(list(self.kinds)), "hidden": str(self.hidden), "square": str(SQUARE),
                 "strip": json.dumps(list(STRIP)), "end": self.end}  # fmt: skip
-        save_file(state, str(path), metadata=meta)
-        return path
+        return save_fp16(self.state_dict(), Path(directory) / refiner_name(self.kinds), meta)
 
     @classmethod
     def load_all(cls, directory: str | Path) -> list[KindRefiner]:
@@ -153,20 +148,16 @@ class KindRefiner(nn.Module):
     def load(cls, directory: str | Path, name: str = REFINER_NAME) -> KindRefiner | None:
         """The refiner saved in ``directory`` as ``name``; None when there is none. WeightsError when it
         does not fit."""
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
         path = Path(directory) / name
         if not path.is_file():
             return None
         try:
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
+            meta = read_metadata(path)
             if int(meta.get("square", -1)) != SQUARE or json.loads(meta.get("strip", "[]")) != list(STRIP):
                 raise WeightsError(f"{path} was made for other feature sizes than this version reads")
             kinds = tuple(json.loads(meta["kinds"]))
             model = cls(kinds, int(meta["hidden"]), meta.get("end"))  # files before "end": spin/combo, right
-            model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+            model.load_state_dict(read_fp32(path))
         except WeightsError:
             raise
         except Exception as exc:
