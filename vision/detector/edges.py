@@ -50,8 +50,7 @@ class EdgeRefiner(nn.Module):
     """Moves each edge of a box onto the pixels (see the module docstring).
 
     Args:
-        kinds: element kinds it knows (others read as the first kind's embedding would not be right, so
-            unknown kinds are left as they are).
+        kinds: the element kinds it has an embedding for; boxes of any other kind are left as they are.
         across, along: sample points across and along an edge.
         width: CNN channels.
         reach_px, reach_share: half the strip's extent across the edge, in screen pixels (per device pixel
