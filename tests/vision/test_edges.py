@@ -13,17 +13,14 @@ import torch
 from agent.errors import WeightsError
 from agent.types import Element
 from tests.vision.conftest import write_coco
+from vision.boxes import box_iou
 from vision.detector.edges import EDGE_NAMES, EdgeRefiner, displace, train_edges
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, :2], b[:, :2])
-    rb = np.minimum(a[:, 2:], b[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), 1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
+    return np.diag(box_iou(a, b))
 
 
 def test_every_strip_reads_from_outside_to_inside():

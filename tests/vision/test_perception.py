@@ -252,6 +252,7 @@ def test_a_clicked_field_stays_found_when_only_its_region_is_redetected():
     from agent.envs.sandbox.env import SandboxEnv
     from agent.envs.sandbox.families import generate_split
     from agent.types import Click
+    from vision.boxes import box_iou
 
     st = generate_split("heldout", 500, seed=0)[72]
     p = Perception.load("weights/detector", ocr=False)
@@ -267,13 +268,7 @@ def test_a_clicked_field_stays_found_when_only_its_region_is_redetected():
         found = p(env.observe())
     assert p.stats.mode == "region"
     for field in fields:
-        assert any(e.kind == "text_field" and _iou(e.box, field.box) > 0.7 for e in found), field.state[
-            "label"
-        ]
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+        assert any(
+            e.kind == "text_field" and float(box_iou(np.array([e.box]), np.array([field.box]))[0, 0]) > 0.7
+            for e in found
+        ), field.state["label"]
