@@ -29,7 +29,7 @@ import numpy as np
 
 from agent.types import Element, Observation
 from vision.detector.postprocess import suppress_duplicates
-from vision.widget_state import read_enabled, read_states
+from vision.widget_state import read_enabled, read_placeholders, read_states
 
 
 @dataclass
@@ -54,7 +54,8 @@ class Perception:
             fp32; `Perception.load` picks it only where the CPU has it (`vision.accel`), and
             `deskpilot bench perception` compares the choices on the machine at hand.
         read_state: read what the pixels tell about widget state (`vision.widget_state`): slider values,
-            buttons drawn disabled, and checkbox/radio states when the detector carries a check reader
+            buttons drawn disabled, fields showing only their faded hint (text "", the hint in
+            ``state["placeholder"]``), and checkbox/radio states when the detector carries a check reader
             (``detector.checks``, loaded from ``check_reader.safetensors`` beside its weights).
         dedupe: drop detections that repeat a surer one of the same kind (`suppress_duplicates`).
         cell: diff grid cell size in pixels.
@@ -258,6 +259,7 @@ class Perception:
         if self.read_state:
             read_states(image, elements, origin, getattr(self.detector, "checks", None))
             read_enabled(image, elements, origin)
+            read_placeholders(image, elements, origin)
         t3 = time.perf_counter()
         self._store(image, origin, elements)
         self.stats.mode = "full"
@@ -295,8 +297,9 @@ class Perception:
         elements = (
             suppress_duplicates(kept + new) if self.dedupe else sorted(kept + new, key=lambda e: -e.score)
         )
-        if self.read_state:  # a button's enabled look is judged against its row, kept buttons included
+        if self.read_state:  # judged against the screen (a button's row, the labels), kept elements included
             read_enabled(image, elements, origin)
+            read_placeholders(image, elements, origin)
         self._store(image, origin, elements)
         self.stats.mode = "region"
         self.stats.region = region

@@ -214,3 +214,65 @@ def test_a_button_alone_in_its_row_gets_no_verdict():
     lone = Element(box=(20, 20, 100, 40), kind="button")
     read_enabled(image, [lone])
     assert "enabled" not in lone.state
+
+
+@pytest.fixture(scope="module")
+def typing_screens() -> list[tuple[np.ndarray, tuple, list[Element]]]:
+    """(screen, origin, ground-truth elements) of every step of the expert on 14 held-out typing tasks:
+    fields showing their hint, fields focused, fields typed into, in every theme the sandbox draws."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.loop import run_episode
+    from policies.scripted import ExpertPolicy
+
+    out = []
+    tasks = generate_split("heldout", 600, seed=0, families=["type_text", "fill_form"])[:14]
+    with SandboxEnv() as env:
+        for st in tasks:
+            run_episode(env, ExpertPolicy(), st.to_task(), max_steps=st.max_steps,
+                        on_decision=lambda obs, els, d: out.append((obs.image, obs.origin, obs.elements)))  # fmt: skip
+    return out
+
+
+def test_a_fields_faded_hint_is_told_from_typed_text(typing_screens):
+    """OCR reads a hint and typed text alike; perception must report the hint as an empty field (text "",
+    the hint in state), as ground truth does, and leave typed text alone."""
+    from vision.widget_state import read_placeholders
+
+    hints = typed = found = 0
+    for image, origin, truth in typing_screens:
+        # what OCR hands over: every field's visible text (its hint when empty), labels' and buttons' text
+        seen = [
+            Element(box=e.box, kind=e.kind, text=e.text or (e.state or {}).get("placeholder") or "")
+            for e in truth
+            if e.kind in ("text_field", "label", "button")
+        ]
+        read_placeholders(image, seen, origin)
+        for e, gt in zip(seen, (e for e in truth if e.kind in ("text_field", "label", "button")), strict=True):
+            if gt.kind != "text_field":
+                assert e.text == gt.text  # only fields are judged
+            elif gt.text:
+                typed += 1
+                assert e.text == gt.text and "placeholder" not in (e.state or {}), (gt.text, e.state)
+            elif (gt.state or {}).get("placeholder"):
+                hints += 1
+                found += e.text == "" and e.state.get("placeholder") == gt.state["placeholder"]
+    assert typed >= 20 and hints >= 40, (typed, hints)
+    assert found >= 0.95 * hints, (found, hints)
+
+
+def test_a_hint_needs_a_yardstick():
+    """With no label or button to compare with, nothing is decided: a faint text stays text."""
+    from vision.widget_state import read_placeholders
+
+    image = np.full((40, 220, 3), 255, np.uint8)
+    image[14:24, 20:120:3] = 170  # faint strokes inside a field
+    field = Element(box=(10, 8, 210, 30), kind="text_field", text="Enter name")
+    read_placeholders(image, [field])
+    assert field.text == "Enter name" and "placeholder" not in field.state
+    image2 = np.full((40, 300, 3), 255, np.uint8)
+    image2[14:24, 20:120:3] = 170
+    image2[14:24, 232:290:3] = 0  # a label drawn at full contrast
+    label = Element(box=(228, 10, 294, 28), kind="label", text="Name:")
+    read_placeholders(image2, [field, label])
+    assert field.text == "" and field.state["placeholder"] == "Enter name"

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QColor
 
 ACCENTS: tuple[str, ...] = (
     "#2d7be5", "#1a73e8", "#0f9d58", "#e8710a", "#d93025", "#9334e6", "#00897b", "#c2185b",
@@ -69,6 +73,15 @@ def random_theme(rng: random.Random, fonts: list[str], dark: bool | None = None)
     )  # fmt: skip
 
 
+def blend(a: str, b: str, share: float) -> QColor:
+    """The colour ``share`` of the way from colour ``a`` to colour ``b`` (names or #rrggbb)."""
+    from PySide6.QtGui import QColor
+
+    ca, cb = QColor(a), QColor(b)
+    mix = lambda x, y: round(x + (y - x) * share)  # noqa: E731
+    return QColor(mix(ca.red(), cb.red()), mix(ca.green(), cb.green()), mix(ca.blue(), cb.blue()))
+
+
 def make_palette(theme: Theme):
     from PySide6.QtGui import QColor, QPalette
 
@@ -80,7 +93,10 @@ def make_palette(theme: Theme):
         p.setColor(role, QColor(value))
     for role in (R.WindowText, R.Text, R.ButtonText, R.ToolTipText, R.PlaceholderText):
         p.setColor(role, text)
-    p.setColor(R.PlaceholderText, QColor(text).darker(160) if not theme.dark else QColor(text).darker(170))
+    # Faded as Qt's own default (the text colour at half opacity over the field's base): an empty field's
+    # hint must look unlike typed text. (darker() here once left light themes' hints black, as dark as
+    # typed text, so a screen could not tell "Enter phone" the hint from "Enter phone" typed.)
+    p.setColor(R.PlaceholderText, blend(theme.text, theme.base, 0.5))
     p.setColor(R.HighlightedText, QColor("#ffffff"))
     p.setColor(R.ToolTipBase, QColor(theme.base))
     p.setColor(R.Light, QColor(theme.button).lighter(130))
