@@ -248,7 +248,9 @@ def test_a_fields_faded_hint_is_told_from_typed_text(typing_screens):
             if e.kind in ("text_field", "label", "button")
         ]
         read_placeholders(image, seen, origin)
-        for e, gt in zip(seen, (e for e in truth if e.kind in ("text_field", "label", "button")), strict=True):
+        for e, gt in zip(
+            seen, (e for e in truth if e.kind in ("text_field", "label", "button")), strict=True
+        ):
             if gt.kind != "text_field":
                 assert e.text == gt.text  # only fields are judged
             elif gt.text:
