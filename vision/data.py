@@ -59,6 +59,10 @@ class Augment:
     Attributes:
         scale_range: multiplies the letterbox scale (log-uniform), so elements appear smaller or larger.
         crop_keep: a box cut by the canvas edge is kept when at least this fraction of its area remains.
+        piece_keep: ... or when what remains covers at least this fraction of the canvas: an element
+            larger than a tile (a text area at 1280×800 is 1.1 tiles wide) is only ever seen in pieces,
+            and inference joins the pieces of neighbouring tiles (`vision.detector.tiling`); dropping
+            them would teach the detector that a big piece of a text area is background.
         focus_prob: when the canvas shows only part of the screen, probability of centring that part on
             a random element rather than anywhere.
         corner_prob: probability of placing the image at the canvas' top-left (as inference does)
@@ -71,6 +75,7 @@ class Augment:
     scale_range: tuple[float, float] = (0.8, 1.25)
     focus_prob: float = 0.8
     crop_keep: float = 0.6
+    piece_keep: float = 0.25
     corner_prob: float = 0.5
     channel_swap_prob: float = 0.5
     invert_prob: float = 0.15
@@ -139,8 +144,9 @@ class Augment:
         clipped = np.maximum(clipped, np.array([px, py, px, py]))
         area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
         full = area(moved)
+        seen = area(clipped)
         keep = np.nonzero(
-            (area(clipped) >= self.crop_keep * np.maximum(full, 1e-9))
+            ((seen >= self.crop_keep * np.maximum(full, 1e-9)) | (seen >= self.piece_keep * cw * ch))
             & (clipped[:, 2] - clipped[:, 0] >= 2)
             & (clipped[:, 3] - clipped[:, 1] >= 2)
         )[0]

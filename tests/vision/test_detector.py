@@ -203,3 +203,25 @@ def test_a_menu_item_framing_a_surer_label_is_dropped():
     near_as_sure = Element((510, 103, 560, 117), "label", 0.55)  # surer by less than the margin
     kept = suppress_duplicates([framed, caption, item, shortcut, close, near_as_sure])
     assert kept == [caption, near_as_sure, item, close, shortcut]  # surest first, the framed one gone
+
+
+def test_a_box_astride_two_surer_fields_is_dropped():
+    from agent.types import Element
+    from vision.detector.postprocess import drop_straddlers
+
+    # held-out task 57 on a 1920-pixel screen: four stacked fields, two boxes found across their gaps
+    street, city, postcode = (Element((1742, y, 1902, y + 20), "text_field", s) for y, s in
+                              ((230, 0.61), (256, 0.60), (282, 0.70)))  # fmt: skip
+    gap = Element((1742, 247.9, 1902, 258.0), "text_field", 0.55)  # a fifth of Street, a fifth of City
+    lower = Element((1742, 263.6, 1902, 284.1), "text_field", 0.50)  # most of City, a tenth of Postcode
+    label = Element((1650, 250, 1740, 262), "label", 0.30)  # another kind beside them stays
+    surer_gap = Element((1742, 248.0, 1902, 258.0), "text_field", 0.65)  # surer than one neighbour: stays
+    kept = drop_straddlers([street, gap, city, lower, postcode, label])
+    assert kept == [street, city, postcode, label]
+    assert surer_gap in drop_straddlers([street, surer_gap, city])
+    # list rows whose boxes reach a pixel into each neighbour are rows, not straddlers
+    rows = [Element((0, 16 * i - 1, 200, 16 * i + 17), "list_item", 0.5 + 0.01 * (i % 2)) for i in range(6)]
+    assert drop_straddlers(rows) == rows
+    # side by side works the same way
+    a, b = Element((0, 0, 100, 20), "button", 0.9), Element((104, 0, 204, 20), "button", 0.9)
+    assert drop_straddlers([a, b, Element((80, 0, 124, 20), "button", 0.4)]) == [a, b]

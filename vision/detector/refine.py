@@ -32,7 +32,7 @@ from vision.detector.small_weights import read_fp32, read_metadata, save_fp16
 REFINER_NAME = "refiner.safetensors"
 KINDS = ("combo", "spin")
 #: Which end of the box holds what tells a pair apart (the rest read the right end: arrows).
-LEFT_END_KINDS = frozenset({"checkbox", "radio"})
+LEFT_END_KINDS = frozenset({"checkbox", "radio", "label"})
 
 
 def refiner_name(kinds: tuple[str, ...]) -> str:
