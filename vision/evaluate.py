@@ -195,8 +195,9 @@ def heldout_folder(
     The sandbox generator is deterministic per (split, index), so a cached folder is as good as a fresh
     one; a folder with fewer images or an unfinished write is regenerated.
     """
-    # The suffix is the annotation format: v2 marks elements that are only partly visible ("clipped").
-    folder = Path(cache_dir or default_cache_dir()) / "detection" / f"{split}-{n}-v2"
+    # The suffix is the set's version: v2 marks elements that are only partly visible ("clipped"); v3 draws
+    # empty fields' hints faded (`agent.envs.sandbox.theme`).
+    folder = Path(cache_dir or default_cache_dir()) / "detection" / f"{split}-{n}-v3"
     done = folder / ".complete"
     if done.is_file() and (folder / "annotations.json").is_file():
         return folder

@@ -29,7 +29,7 @@ import numpy as np
 
 from agent.types import Element, Observation
 from vision.detector.postprocess import suppress_duplicates
-from vision.widget_state import read_enabled, read_placeholders, read_states
+from vision.widget_state import read_enabled, read_focus, read_placeholders, read_states
 
 
 @dataclass
@@ -55,8 +55,9 @@ class Perception:
             `deskpilot bench perception` compares the choices on the machine at hand.
         read_state: read what the pixels tell about widget state (`vision.widget_state`): slider values,
             buttons drawn disabled, fields showing only their faded hint (text "", the hint in
-            ``state["placeholder"]``), and checkbox/radio states when the detector carries a check reader
-            (``detector.checks``, loaded from ``check_reader.safetensors`` beside its weights).
+            ``state["placeholder"]``), the field showing a text cursor (``focused``), and checkbox/radio
+            states when the detector carries a check reader (``detector.checks``, loaded from
+            ``check_reader.safetensors`` beside its weights).
         dedupe: drop detections that repeat a surer one of the same kind (`suppress_duplicates`).
         cell: diff grid cell size in pixels.
         diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
@@ -260,6 +261,7 @@ class Perception:
             read_states(image, elements, origin, getattr(self.detector, "checks", None))
             read_enabled(image, elements, origin)
             read_placeholders(image, elements, origin)
+            read_focus(image, elements, origin)
         t3 = time.perf_counter()
         self._store(image, origin, elements)
         self.stats.mode = "full"
@@ -300,6 +302,7 @@ class Perception:
         if self.read_state:  # judged against the screen (a button's row, the labels), kept elements included
             read_enabled(image, elements, origin)
             read_placeholders(image, elements, origin)
+            read_focus(image, elements, origin)
         self._store(image, origin, elements)
         self.stats.mode = "region"
         self.stats.region = region

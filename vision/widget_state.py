@@ -1,6 +1,6 @@
 """What perception reads about a widget beyond its kind and text: where a slider's handle is, whether
-a checkbox or radio is checked, whether a button is drawn disabled, and whether a field's text is its
-faded empty-field hint. The policy decides with these (set "Volume to 70" from where it is now; leave a
+a checkbox or radio is checked, whether a button is drawn disabled, whether a field's text is its
+faded empty-field hint, and which field has the keyboard (its text cursor). The policy decides with these (set "Volume to 70" from where it is now; leave a
 box that is already ticked; never click a greyed Finish; type into a field that only shows "Enter
 postcode"), and the detector reports none of them.
 
@@ -193,6 +193,99 @@ def read_placeholders(
         if contrast(e, 4) < PLACEHOLDER_RATIO * legible:
             e.state = {**(e.state or {}), "placeholder": e.text}
             e.text = ""
+
+
+# ---------------------------------------------------------------------------------------- focused or not
+#: Kinds whose keyboard focus perception reads from the text cursor.
+FOCUS_KINDS = ("text_field",)
+#: A cursor's column differs from the field's background by more than this many grey levels.
+CURSOR_INK = 40.0
+
+
+def _longest_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of an h×w bool mask: (length, first row) of its longest vertical run of True."""
+    best = np.zeros(mask.shape[1], int)
+    start = np.zeros(mask.shape[1], int)
+    cur = np.zeros(mask.shape[1], int)
+    for y, row in enumerate(mask):
+        cur = np.where(row, cur + 1, 0)
+        longer = cur > best
+        best = np.where(longer, cur, best)
+        start = np.where(longer, y - cur + 1, start)
+    return best, start
+
+
+def _has_arm(ink: np.ndarray, y: int, x: int, reach: int = 4) -> bool:
+    """Whether ink runs sideways from (y ± 1, x) for ``reach`` pixels: the corner of a frame."""
+    h, w = ink.shape
+    for yy in (y - 1, y, y + 1):
+        if 0 <= yy < h and (
+            (x + 1 + reach <= w and ink[yy, x + 1 : x + 1 + reach].all())
+            or (x - reach >= 0 and ink[yy, x - reach : x].all())
+        ):
+            return True
+    return False
+
+
+def cursor_column(image: np.ndarray, box: tuple[float, float, float, float]) -> tuple[int, int] | None:
+    """The text cursor inside a field's box (image pixels): (its column in the box, its height), or None.
+
+    The cursor is a one- or two-pixel vertical line, taller than every glyph beside it (it spans ascender
+    to descender), free at both ends: the sides of the field's frame run into its top and bottom edges
+    (straight corners), or are the outermost tall columns near the box's ends (rounded ones). On the
+    screens of expert runs of 60 held-out typing tasks (ground-truth boxes): 107 of 135 focused fields
+    found (a cursor touching a final glyph is missed), 11 of 793 unfocused fields said to have one.
+    """
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 - x1 < 8 or y2 - y1 < 8:
+        return None
+    gray = image[y1:y2, x1:x2].astype(np.float32).mean(axis=2)
+    ink = np.abs(gray - np.median(gray)) > CURSOR_INK
+    bh, bw = ink.shape
+    run, top = _longest_runs(ink)
+    end = top + run
+    free = (run > 0) & (top > 0) & (end < bh)
+    for x in np.nonzero(free)[0]:
+        free[x] = not (_has_arm(ink, int(top[x]), int(x)) or _has_arm(ink, int(end[x]) - 1, int(x)))
+    tall = np.nonzero(run >= 0.4 * bh)[0]
+    if tall.size:  # a rounded frame's sides: the outermost tall columns near the box's ends
+        if tall[0] <= 4:
+            free[: tall[0] + 2] = False
+        if tall[-1] >= bw - 5:
+            free[tall[-1] - 1 :] = False
+    found = np.nonzero(free & (run >= 0.4 * bh))[0]
+    if found.size == 0:
+        return None
+    x = int(found[np.argmax(run[found])])
+    height = int(run[x])
+    if (np.abs(np.arange(bw) - x) <= 1)[run >= 0.8 * height].sum() > 2:
+        return None  # a stroke three pixels wide is a glyph
+    others = np.ones(bw, bool)
+    others[max(0, x - 2) : x + 3] = False
+    glyph = int(run[others & (run < 0.9 * bh)].max(initial=0))
+    return (x, height) if height >= 1.12 * glyph else None
+
+
+def read_focus(image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0)) -> None:
+    """Mark the text field that shows a text cursor ``state["focused"] = True``, in place (at most one: the
+    tallest cursor), and clear any earlier mark on the others; as ground truth reports focus (True or
+    absent). Typing goes to the focused field, and a policy filling a form tells by it which field it is
+    in."""
+    ox, oy = origin
+    best, best_h = None, 0
+    for e in elements:
+        if e.kind not in FOCUS_KINDS:
+            continue
+        if e.state and "focused" in e.state:
+            e.state = {k: v for k, v in e.state.items() if k != "focused"}
+        x1, y1, x2, y2 = e.box
+        found = cursor_column(image, (x1 - ox, y1 - oy, x2 - ox, y2 - oy))
+        if found is not None and found[1] > best_h:
+            best, best_h = e, found[1]
+    if best is not None:
+        best.state = {**(best.state or {}), "focused": True}
 
 
 # ------------------------------------------------------------------------------------- checked or not

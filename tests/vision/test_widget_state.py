@@ -278,3 +278,32 @@ def test_a_hint_needs_a_yardstick():
     label = Element(box=(228, 10, 294, 28), kind="label", text="Name:")
     read_placeholders(image2, [field, label])
     assert field.text == "" and field.state["placeholder"] == "Enter name"
+
+
+def test_the_field_with_the_text_cursor_is_read_as_focused(typing_screens):
+    """Which field has the keyboard, from its text cursor: the right field on most screens where one is
+    focused, and hardly ever a field that is not (the policy types into the field it believes focused)."""
+    from vision.widget_state import read_focus
+
+    right = focused_screens = wrong = fields = 0
+    for image, origin, truth in typing_screens:
+        seen = [
+            Element(
+                box=e.box, kind=e.kind, text=e.text, state={"focused": True} if e.kind == "text_field" else {}
+            )
+            for e in truth
+        ]  # a stale mark on every field: read_focus must clear what the pixels do not show
+        read_focus(image, seen, origin)
+        said = [i for i, e in enumerate(seen) if e.state.get("focused")]
+        assert len(said) <= 1
+        assert all("focused" not in e.state for e in seen if e.kind != "text_field")
+        is_focused = [
+            i for i, e in enumerate(truth) if e.kind == "text_field" and (e.state or {}).get("focused")
+        ]
+        fields += sum(e.kind == "text_field" for e in truth)
+        focused_screens += bool(is_focused)
+        right += bool(said) and said == is_focused
+        wrong += bool(said) and said != is_focused
+    assert focused_screens >= 30, focused_screens
+    assert right >= 0.7 * focused_screens, (right, focused_screens)
+    assert wrong <= 0.03 * len(typing_screens), (wrong, len(typing_screens))
