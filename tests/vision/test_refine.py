@@ -292,3 +292,33 @@ def test_train_refiner_wants_two_known_kinds(kinds: str, tmp_path: Path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--kinds wants two different element kinds" in err
     assert not list(tmp_path.glob("refiner*"))
+
+
+def test_the_shipped_refiners_undo_the_confusions_they_were_made_for():
+    """Held-out task 41 (a mail window whose "Request read receipt" box the detector called a label) and
+    task 152 (a clicker whose flat Add button it called a text field): handed those boxes with the wrong
+    kind, the shipped refiners give the right one back, and leave the screens' other labels, checkboxes,
+    buttons and fields as they are."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from vision.detector.refine import KindRefiner
+
+    root = Path(__file__).resolve().parents[2] / "weights" / "detector"
+    refiners = {m.kinds: m for m in KindRefiner.load_all(root)}
+    pairs = {("checkbox", "label"): ("checkbox", "label"), ("button", "text_field"): ("button", "text_field")}
+    assert set(pairs) <= set(refiners)
+    tasks = generate_split("heldout", 500, seed=0)
+    with SandboxEnv() as env:
+        for index, wrong, right in ((41, "label", "checkbox"), (152, "text_field", "button")):
+            obs = env.reset(tasks[index])
+            model = refiners[tuple(sorted((wrong, right)))]
+            truth = [e for e in obs.elements if e.kind in model.kinds and not (e.state or {}).get("app")]
+            target = next(
+                e for e in truth if e.kind == right and (e.text or "").startswith(("Request", "Add"))
+            )
+            shown = [Element(e.box, wrong if e is target else e.kind, 0.5, e.text) for e in truth]
+            model.refine(obs.image, shown, obs.origin)
+            said = [e.kind for e in shown]
+            assert said[truth.index(target)] == right
+            assert sum(s == t.kind for s, t in zip(said, truth, strict=True)) >= 0.95 * len(truth)
