@@ -99,13 +99,22 @@ def text_contrast(image: np.ndarray, box: tuple[float, float, float, float], ins
     """How far a button's text stands out from its face: the 99th percentile of the grey levels'
     distance from their median, inside the box less ``inset`` pixels (its frame). A high percentile,
     since short text on a wide button inks only a few percent of it."""
+    distance = _grey_distance(image, box, inset)
+    return 0.0 if distance is None else float(np.percentile(distance, 99))
+
+
+def _grey_distance(
+    image: np.ndarray, box: tuple[float, float, float, float], inset: int
+) -> np.ndarray | None:
+    """Each grey level's distance from the median, inside ``box`` (image pixels) less ``inset`` pixels of
+    frame; None when under 4×3 pixels remain."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (round(float(v)) for v in box)
     x1, y1, x2, y2 = max(0, x1 + inset), max(0, y1 + inset), min(w, x2 - inset), min(h, y2 - inset)
     if x2 - x1 < 4 or y2 - y1 < 3:
-        return 0.0
+        return None
     gray = image[y1:y2, x1:x2].astype(np.float32).mean(axis=2)
-    return float(np.percentile(np.abs(gray - np.median(gray)), 99))
+    return np.abs(gray - np.median(gray))
 
 
 def read_enabled(
@@ -154,13 +163,10 @@ def ink_contrast(
     with any ink, the 75th percentile. By column, so a text cursor (one or two columns at full contrast
     beside a faded hint) barely moves it and a short word in a wide field weighs as much as a long one;
     0.0 with fewer than three inked columns."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (round(float(v)) for v in box)
-    x1, y1, x2, y2 = max(0, x1 + inset), max(0, y1 + inset), min(w, x2 - inset), min(h, y2 - inset)
-    if x2 - x1 < 4 or y2 - y1 < 3:
+    distance = _grey_distance(image, box, inset)
+    if distance is None:
         return 0.0
-    gray = image[y1:y2, x1:x2].astype(np.float32).mean(axis=2)
-    cols = np.abs(gray - np.median(gray)).max(axis=0)
+    cols = distance.max(axis=0)
     ink = cols[cols > floor]
     return float(np.percentile(ink, 75)) if ink.size >= 3 else 0.0
 
