@@ -1,8 +1,8 @@
 """What perception reads about a widget beyond its kind and text: where a slider's handle is, whether
 a checkbox or radio is checked, whether a button is drawn disabled, whether a field's text is its
-faded empty-field hint, and which field has the keyboard (its text cursor). The policy decides with these (set "Volume to 70" from where it is now; leave a
-box that is already ticked; never click a greyed Finish; type into a field that only shows "Enter
-postcode"), and the detector reports none of them.
+faded empty-field hint, and which field has the keyboard (its text cursor). The policy decides with
+these (set "Volume to 70" from where it is now; leave a box that is already ticked; never click a greyed
+Finish; type into a field that only shows "Enter postcode"), and the detector reports none of them.
 
 Sliders, by rule: a horizontal slider's handle is the only thing in its box that spans the box's height;
 the groove is a thin line, the rest background. Each column is scored by how much of it differs from its
@@ -244,20 +244,19 @@ def cursor_column(image: np.ndarray, box: tuple[float, float, float, float]) -> 
     screens of expert runs of 60 held-out typing tasks (ground-truth boxes): 107 of 135 focused fields
     found (a cursor touching a final glyph is missed), 11 of 793 unfocused fields said to have one.
     """
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (round(float(v)) for v in box)
-    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-    if x2 - x1 < 8 or y2 - y1 < 8:
+    distance = _grey_distance(image, box, inset=0)
+    if distance is None or min(distance.shape) < 8:
         return None
-    gray = image[y1:y2, x1:x2].astype(np.float32).mean(axis=2)
-    ink = np.abs(gray - np.median(gray)) > CURSOR_INK
+    ink = distance > CURSOR_INK
     bh, bw = ink.shape
     run, top = _longest_runs(ink)
     end = top + run
-    free = (run >= 0.4 * bh) & (top > 0) & (end < bh)  # tall enough, and not into the crop's top or bottom
-    for x in np.nonzero(free)[0]:
-        free[x] = not (_has_arm(ink, int(top[x]), int(x)) or _has_arm(ink, int(end[x]) - 1, int(x)))
     tall = np.nonzero(run >= 0.4 * bh)[0]
+    free = np.zeros(bw, bool)
+    for x in tall:  # free at both ends: not into the crop's top or bottom, no frame corner there
+        free[x] = bool(top[x] > 0 and end[x] < bh) and not (
+            _has_arm(ink, int(top[x]), int(x)) or _has_arm(ink, int(end[x]) - 1, int(x))
+        )
     if tall.size:  # a rounded frame's sides: the outermost tall columns near the box's ends
         if tall[0] <= 4:
             free[: tall[0] + 2] = False
