@@ -31,6 +31,24 @@ def gen_detection(
     typer.echo(json.dumps(stats))
 
 
+@app.command("detection-from-demos")
+def detection_from_demos(
+    demos: list[Path] = typer.Argument(..., help="Recorded sandbox episodes: trace folders or folders of them."),
+    out: Path = typer.Option(..., "--out", help="Output folder (images/ and annotations.json)."),
+    per_episode: int = typer.Option(2, "--per-episode", help="Frames taken from each episode."),
+    include: Path | None = typer.Option(None, "--include", help="Another COCO folder to merge in (e.g. gen-detection's)."),
+    seed: int = typer.Option(0, "--seed", help="Which frames each episode gives."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """COCO detection data from expert demonstrations: the screens tasks walk through (wizard pages,
+    filled forms, open menus), which random clicks rarely reach."""
+    from agent.envs.sandbox.detection import detection_from_traces
+
+    stats = detection_from_traces([str(d) for d in demos], out, per_episode=per_episode, seed=seed,
+                                  include=include, progress=not quiet)  # fmt: skip
+    typer.echo(json.dumps(stats))
+
+
 @app.command("show")
 def show(
     seed: int = typer.Option(0, "--seed", help="Scene seed."),

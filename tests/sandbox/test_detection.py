@@ -11,6 +11,7 @@ from pycocotools.coco import COCO
 
 from agent.cli import main
 from agent.envs.sandbox.detection import CATEGORIES, fast_png
+from agent.trace import read_trace
 from agent.types import ELEMENT_KINDS
 
 
@@ -65,3 +66,47 @@ def test_fast_png_is_lossless(tmp_path: Path) -> None:
 
 def test_categories_follow_element_kinds() -> None:
     assert [c["id"] for c in CATEGORIES] == list(range(1, len(ELEMENT_KINDS) + 1))
+
+
+def test_detection_from_demos_labels_the_frames_tasks_walk_through(tmp_path: Path, capsys) -> None:
+    from vision.data import CocoDetection
+
+    demos, base = tmp_path / "demos", tmp_path / "base"
+    assert main(["sandbox", "gen-demos", "--n", "3", "--split", "train", "--families", "wizard", "--out",
+                 str(demos), "--workers", "1", "--quiet", "--frame-format", "jpg"]) == 0  # fmt: skip
+    assert main(["sandbox", "gen-detection", "--n", "3", "--split", "train", "--out", str(base), "--workers", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "mixed"
+    assert main(["sandbox", "detection-from-demos", str(demos), "--out", str(out), "--per-episode", "2",
+                 "--include", str(base), "--quiet"]) == 0  # fmt: skip
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert stats["frames"] == 3 + 3 * 2 and stats["from_traces"] == 6 and stats["episodes"] == 3
+    coco = COCO(str(out / "annotations.json"))
+    assert len(coco.getImgIds()) == 9
+    base_coco = json.loads((base / "annotations.json").read_text())
+    assert len(coco.getAnnIds(imgIds=[1, 2, 3])) == len(base_coco["annotations"])
+    pages = set()
+    for img in coco.loadImgs(coco.getImgIds()):
+        with Image.open(out / "images" / img["file_name"]) as im:
+            assert im.size == (img["width"], img["height"])
+        if "trace" not in img:
+            continue
+        # the labels are the ground-truth elements the expert's step recorded, box for box
+        step = read_trace(demos / img["trace"]).steps[img["step"]]
+        got = sorted((ELEMENT_KINDS[a["category_id"] - 1], *a["bbox"]) for a in coco.loadAnns(coco.getAnnIds(imgIds=img["id"])))
+        want = sorted((e.kind, e.box[0], e.box[1], e.box[2] - e.box[0], e.box[3] - e.box[1]) for e in step.elements)
+        assert got == want
+        pages.add(img["step"])
+    assert max(pages) >= 2  # frames past the wizard's first page, which random clicks rarely reach
+    data = CocoDetection(out, ELEMENT_KINDS, (352, 256), (0.5,) * 3, (0.25,) * 3)
+    assert len(data) == 9 and data[8][1]["class_labels"].numel() > 0
+
+    # held-out episodes would leak held-out templates into training: refused with one clear message
+    held = tmp_path / "held"
+    assert main(["sandbox", "gen-demos", "--n", "1", "--split", "heldout", "--out", str(held), "--workers", "1",
+                 "--quiet", "--frame-format", "jpg"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["sandbox", "detection-from-demos", str(held), "--out", str(tmp_path / "x"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "heldout" in err and "Traceback" not in err

@@ -316,3 +316,111 @@ def show(seed: int, out: str | os.PathLike[str], *, split: str = "train", frame:
     for e in els:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
     return {"out": str(out), "size": list(img.shape[1::-1]), "elements": len(els), "kinds": kinds, **info}
+
+
+def _episode_dirs(sources: list[Path]) -> list[Path]:
+    """Trace folders: each source is one (it has meta.json) or a folder of them."""
+    from agent.trace import META_FILE
+
+    found: list[Path] = []
+    for src in sources:
+        if not src.is_dir():
+            raise DeskpilotError(f"{src}: no such folder of recorded episodes")
+        if (src / META_FILE).is_file():
+            found.append(src)
+        else:
+            found += sorted(p for p in src.iterdir() if (p / META_FILE).is_file())
+    if not found:
+        raise DeskpilotError(f"no recorded episodes (folders with {META_FILE}) in {', '.join(map(str, sources))}")
+    return found
+
+
+def _link(src: Path, dst: Path) -> None:
+    """``dst`` as a hard link to ``src`` (a copy across file systems)."""
+    import shutil
+
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def detection_from_traces(
+    sources: list[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    per_episode: int = 2,
+    seed: int = 0,
+    include: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Detector data from recorded sandbox episodes: the screens an agent actually meets.
+
+    `gen_detection` clicks at random, so a wizard's later pages, a half-filled form or a chosen combo
+    item are rare there, while every task walks through them. Each episode gives ``per_episode`` of its
+    frames (drawn by ``seed``, without repeats) labelled with the ground-truth elements its steps
+    recorded. Frames are hard-linked into ``out/images`` (copied across file systems). ``include`` adds
+    another COCO folder's frames and labels, so one folder holds the whole training set.
+
+    Only sandbox traces of the train or val split qualify: their elements are the sandbox's ground
+    truth, and a held-out episode would leak held-out templates into training.
+    """
+    from PIL import Image
+
+    from agent.trace import read_trace
+
+    if per_episode < 1:
+        raise DeskpilotError("--per-episode must be at least 1")
+    out = Path(out)
+    episodes = _episode_dirs([Path(s) for s in sources])
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    images: dict[int, dict] = {}
+    anns: dict[int, list[dict]] = {}
+    if include is not None:
+        from vision.data import load_coco
+
+        base = load_coco(Path(include))
+        by_image: dict[int, list[dict]] = {}
+        for a in base["annotations"]:
+            by_image.setdefault(a["image_id"], []).append(a)
+        for im in base["images"]:
+            src = Path(include) / im["file_name"]
+            if not src.is_file():
+                src = Path(include) / "images" / im["file_name"]
+            index = len(images)
+            name = f"base_{Path(im['file_name']).name}"
+            _link(src, out / "images" / name)
+            images[index] = {**im, "id": index + 1, "file_name": name}
+            anns[index] = [{**a, "image_id": index + 1} for a in by_image.get(im["id"], [])]
+    from_traces = 0
+    t0 = time.perf_counter()
+    with _progress(progress, len(episodes), "detection from traces") as (advance,):
+        for ep in episodes:
+            trace = read_trace(ep)
+            env = trace.meta.get("env") or {}
+            if trace.meta.get("target") != "sandbox" or env.get("env") != "sandbox":
+                raise DeskpilotError(f"{ep}: not a sandbox episode; only the sandbox knows every element's box")
+            if env.get("split") not in ("train", "val"):
+                raise DeskpilotError(f"{ep}: a {env.get('split')!r} episode; only train and val ones may train")
+            steps = [s for s in trace.steps if s.frame and s.elements]
+            if any(e.score < 1.0 for s in steps for e in s.elements):
+                raise DeskpilotError(f"{ep}: its elements were detected, not ground truth")
+            rng = random.Random(f"{seed}:{ep.name}")
+            for step in sorted(rng.sample(steps, min(per_episode, len(steps))), key=lambda s: s.index):
+                src = ep / step.frame
+                with Image.open(src) as im:
+                    w, h = im.size
+                index = len(images)
+                name = f"{index:06d}_{ep.name}_{Path(step.frame).name}"
+                _link(src, out / "images" / name)
+                images[index] = {"id": index + 1, "file_name": name, "width": w, "height": h,
+                                 "scale": float(env.get("scale", 1.0)), "templates": [env.get("template")],
+                                 "trace": ep.name, "step": step.index}  # fmt: skip
+                anns[index] = _annotations(step.elements, index + 1, 0)
+                from_traces += 1
+            advance()
+    coco = build_coco(images, anns, split="traces", seed=seed)
+    (out / "annotations.json").write_text(json.dumps(coco))
+    return {"frames": len(images), "from_traces": from_traces, "episodes": len(episodes),
+            "annotations": len(coco["annotations"]), "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
