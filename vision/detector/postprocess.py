@@ -84,6 +84,10 @@ def postprocess(
 MISFRAMED_MARGIN = 0.1
 
 
+#: Kinds that a menu item's text is misread as; inside a surer menu item `suppress_duplicates` drops them.
+MENU_TEXT_MISREADS = frozenset({"tab", "link", "list_item", "button"})
+
+
 def suppress_duplicates(elements: list[Element], iou: float = 0.5, covered: float = 0.8) -> list[Element]:
     """Drop a detection that repeats a surer one of the same kind: IoU above ``iou``, or most of it
     (``covered``) inside that one while covering at least a third of it (a slider found as a whole and as
@@ -92,7 +96,9 @@ def suppress_duplicates(elements: list[Element], iou: float = 0.5, covered: floa
 
     A menu item around a label that is surer by `MISFRAMED_MARGIN` goes too: it is the label framed wide
     (a form's "Email:" caption as a menu item, which a policy clicks when the task names Email). On 60
-    held-out screens 16 of 42 menu items on no menu item went, and none of the 6 real ones.
+    held-out screens 16 of 42 menu items on no menu item went, and none of the 6 real ones. The other way
+    round, a tab, link, list item or button inside a surer menu item (`MENU_TEXT_MISREADS`), or a label
+    inside one surer by the margin, is that item's text read as a widget, and goes.
     Returns the kept elements, surest first."""
     ranked = sorted(elements, key=lambda e: -e.score)
     if len(ranked) < 2:
@@ -108,6 +114,12 @@ def suppress_duplicates(elements: list[Element], iou: float = 0.5, covered: floa
     holds = np.greater(cover.T, covered)  # [i, k]: box k is mostly inside box i
     surer = scores[None, :] >= scores[:, None] + MISFRAMED_MARGIN
     repeat |= (kinds[:, None] == "menu_item") & (kinds[None, :] == "label") & holds & surer
+    # and the other way round: a menu item's text found as a widget of its own inside it (a tab, a link),
+    # or as a label the item is surer of by the margin
+    inside_item = (kinds[None, :] == "menu_item") & np.greater(cover, covered)  # [i, k]: i inside item k
+    misread = np.isin(kinds, list(MENU_TEXT_MISREADS))[:, None] & (scores[None, :] > scores[:, None])
+    misread |= (kinds == "label")[:, None] & surer
+    repeat |= inside_item & misread
     keep: list[int] = []
     for i in range(len(ranked)):
         if not repeat[i, keep].any():

@@ -110,7 +110,7 @@ class RowSnapper:
         height = float(np.median([e.box[3] - e.box[1] for e in column]))
         top, bottom = min(e.box[1] for e in column), max(e.box[3] for e in column)
         cx1, cx2 = max(0, round(x1 - ox) + self.inset), min(gray.shape[1], round(x2 - ox) - self.inset)
-        grow = self.grow if len(column) >= 2 else 0  # one detection is too little to extend a column from
+        grow = self.grow
         reach = (grow + 1) * height
         cy1, cy2 = max(0, int(top - oy - reach)), min(gray.shape[0], int(bottom - oy + reach) + 1)
         if cx2 - cx1 < 8 or cy2 - cy1 < 4 or height < 4:
@@ -122,7 +122,10 @@ class RowSnapper:
             return column  # not lines of text
         first, last = inside[0], inside[-1]
         if grow:
-            first, last = self._grow(crop, found, first, last, height, cy1 + oy, grow)
+            # one detection says little about the column's pitch, so its rows must also start their text
+            # where its row does (a menu's items are left-aligned; text under the popup is not)
+            align = _ink_start(crop, found[first], cy1 + oy) if len(column) == 1 else None
+            first, last = self._grow(crop, found, first, last, height, cy1 + oy, grow, align)
         bands = found[first : last + 1]
         edges = row_edges(bands, height)
         claims = self._claims(column, edges)
@@ -145,10 +148,11 @@ class RowSnapper:
         return out
 
     def _grow(self, crop: np.ndarray, bands: list[tuple[float, float]], first: int, last: int,
-              height: float, y0: float, grow: int) -> tuple[int, int]:  # fmt: skip
+              height: float, y0: float, grow: int, align: int | None = None) -> tuple[int, int]:  # fmt: skip
         """Indices of the first and last band once the column [first, last] has grown over the bands that
         continue it (see the module docstring); ``crop`` is the grey column, ``y0`` its top in screen
-        pixels."""
+        pixels; with ``align``, a band continues the column only if its text starts within 3 px of that
+        column of ``crop``, and its height and the first band's differ by at most 1.8× ("ace" against "Ty")."""
         span = bands[first : last + 1]
         gaps = [b[0] - a[1] for a, b in itertools.pairwise(span)]
         gap = float(np.median(gaps)) if gaps else 0.4 * height
@@ -167,7 +171,20 @@ class RowSnapper:
             ):
                 return False
             rows = crop[int(a[0] - y0) : int(b[1] - y0)]
-            return rows.size > 0 and abs(float(np.median(rows)) - background) <= self.background_tolerance
+            if rows.size == 0 or abs(float(np.median(rows)) - background) > self.background_tolerance:
+                return False
+            if align is None:
+                return True
+            gap_rows = crop[int(a[1] - y0) : int(b[0] - y0)]
+            if gap_rows.size:
+                off = np.abs(gap_rows.mean(axis=1) - background)
+                line = (off > 3 * self.background_tolerance) | ((off > 10) & (gap_rows.std(axis=1) < 4))
+                if line.any():
+                    return False  # a frame line or a separator between them: the popup ends there
+            own = span[0][1] - span[0][0]
+            start = _ink_start(crop, b, y0)
+            tall = max(b[1] - b[0], own) / max(1.0, min(b[1] - b[0], own))
+            return start is not None and abs(start - align) <= 3 and tall <= 1.8
 
         for _ in range(grow):
             if first == 0 or not continues(bands[first - 1], bands[first]):
@@ -223,6 +240,17 @@ def text_bands(gray: np.ndarray, ink: float = 6.0) -> list[tuple[int, int]]:
     varies = np.concatenate([[False], gray.std(axis=1) > ink, [False]])
     edges = np.flatnonzero(varies[1:] != varies[:-1])  # run starts and ends, alternating
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 3]
+
+
+def _ink_start(crop: np.ndarray, band: tuple[float, float], y0: float) -> int | None:
+    """The first column of ``crop`` where the text of ``band`` (rows in screen pixels, ``y0`` the crop's
+    top) starts: the first that differs from the band's median grey by over 40 levels; None when none
+    does."""
+    rows = crop[max(0, int(band[0] - y0)) : max(0, int(band[1] - y0))]
+    if rows.size == 0:
+        return None
+    inked = np.flatnonzero((np.abs(rows - np.median(rows)) > 40).any(axis=0))
+    return int(inked[0]) if inked.size else None
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
