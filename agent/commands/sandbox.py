@@ -33,10 +33,14 @@ def gen_detection(
 
 @app.command("detection-from-demos")
 def detection_from_demos(
-    demos: list[Path] = typer.Argument(..., help="Recorded sandbox episodes: trace folders or folders of them."),
+    demos: list[Path] = typer.Argument(
+        ..., help="Recorded sandbox episodes: trace folders or folders of them."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (images/ and annotations.json)."),
     per_episode: int = typer.Option(2, "--per-episode", help="Frames taken from each episode."),
-    include: Path | None = typer.Option(None, "--include", help="Another COCO folder to merge in (e.g. gen-detection's)."),
+    include: Path | None = typer.Option(
+        None, "--include", help="Another COCO folder to merge in (e.g. gen-detection's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Which frames each episode gives."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:

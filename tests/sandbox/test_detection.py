@@ -94,8 +94,13 @@ def test_detection_from_demos_labels_the_frames_tasks_walk_through(tmp_path: Pat
             continue
         # the labels are the ground-truth elements the expert's step recorded, box for box
         step = read_trace(demos / img["trace"]).steps[img["step"]]
-        got = sorted((ELEMENT_KINDS[a["category_id"] - 1], *a["bbox"]) for a in coco.loadAnns(coco.getAnnIds(imgIds=img["id"])))
-        want = sorted((e.kind, e.box[0], e.box[1], e.box[2] - e.box[0], e.box[3] - e.box[1]) for e in step.elements)
+        got = sorted(
+            (ELEMENT_KINDS[a["category_id"] - 1], *a["bbox"])
+            for a in coco.loadAnns(coco.getAnnIds(imgIds=img["id"]))
+        )
+        want = sorted(
+            (e.kind, e.box[0], e.box[1], e.box[2] - e.box[0], e.box[3] - e.box[1]) for e in step.elements
+        )
         assert got == want
         pages.add(img["step"])
     assert max(pages) >= 2  # frames past the wizard's first page, which random clicks rarely reach

@@ -153,7 +153,9 @@ def test_one_detection_grows_over_rows_whose_text_starts_where_its_own_does(list
         total += len(items)
         found += matched(out, items, 0.7)
         pitch = items[1].box[1] - items[0].box[1]
-        stray += sum(1 for e in out if e.center[1] < items[0].box[1] - pitch or e.center[1] > items[-1].box[3] + pitch)
+        stray += sum(
+            1 for e in out if e.center[1] < items[0].box[1] - pitch or e.center[1] > items[-1].box[3] + pitch
+        )
     assert found >= 0.9 * total, (found, total)
     assert stray == 0
 
@@ -172,7 +174,9 @@ def menus() -> list[tuple[np.ndarray, list[Element], list[Element]]]:
             obs = env.reset(st)
             titles = [e for e in obs.elements if e.kind == "menu"]
             env.act(Click(*titles[-1].center))  # the last menu (Help) has no separator
-            items = sorted((e for e in env.observe().elements if e.kind == "menu_item"), key=lambda e: e.box[1])
+            items = sorted(
+                (e for e in env.observe().elements if e.kind == "menu_item"), key=lambda e: e.box[1]
+            )
             run = [items[0]] if items else []
             for e in items[1:]:
                 if e.box[1] - run[-1].box[3] > 2:  # a separator

@@ -331,7 +331,9 @@ def _episode_dirs(sources: list[Path]) -> list[Path]:
         else:
             found += sorted(p for p in src.iterdir() if (p / META_FILE).is_file())
     if not found:
-        raise DeskpilotError(f"no recorded episodes (folders with {META_FILE}) in {', '.join(map(str, sources))}")
+        raise DeskpilotError(
+            f"no recorded episodes (folders with {META_FILE}) in {', '.join(map(str, sources))}"
+        )
     return found
 
 
@@ -400,9 +402,13 @@ def detection_from_traces(
             trace = read_trace(ep)
             env = trace.meta.get("env") or {}
             if trace.meta.get("target") != "sandbox" or env.get("env") != "sandbox":
-                raise DeskpilotError(f"{ep}: not a sandbox episode; only the sandbox knows every element's box")
+                raise DeskpilotError(
+                    f"{ep}: not a sandbox episode; only the sandbox knows every element's box"
+                )
             if env.get("split") not in ("train", "val"):
-                raise DeskpilotError(f"{ep}: a {env.get('split')!r} episode; only train and val ones may train")
+                raise DeskpilotError(
+                    f"{ep}: a {env.get('split')!r} episode; only train and val ones may train"
+                )
             steps = [s for s in trace.steps if s.frame and s.elements]
             if any(e.score < 1.0 for s in steps for e in s.elements):
                 raise DeskpilotError(f"{ep}: its elements were detected, not ground truth")
