@@ -6,6 +6,8 @@ tolerances are those of fp32 arithmetic done in another order (OpenVINO fuses an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -67,8 +69,10 @@ def test_openvino_front_matches_torch_and_is_cached_on_disk(tmp_path):
     det = Detector(tiny_config()).eval()
     x = _tiles(4, det, seed=2)
     ref = det.raw(x, bf16=False)
-    assert det.accelerate("openvino", "fp32", cache_dir=tmp_path) == "openvino fp32"
-    assert det.accelerated.cached is False
+    # untrained, every anchor scores the same, and which tied anchors the query selection keeps is up to
+    # each runtime's top-k: the decoder is compared on trained weights below
+    assert det.accelerate("openvino", "fp32", decoder=False, cache_dir=tmp_path) == "openvino fp32"
+    assert det.accelerated.cached is False and det.accelerated_decoder is None
     assert len(list(tmp_path.glob("front-*.xml"))) == 1 and len(list(tmp_path.glob("front-*.bin"))) == 1
     got = det.raw(x)
     assert torch.allclose(got.logits, ref.logits, atol=1e-3, rtol=1e-3)
@@ -77,12 +81,12 @@ def test_openvino_front_matches_torch_and_is_cached_on_disk(tmp_path):
     one = det.raw(x[2:3])
     assert torch.allclose(one.boxes[0], ref.boxes[2], atol=1e-4, rtol=1e-3)
     # a second detector with the same weights loads the converted model instead of converting again
-    det.accelerate("openvino", "fp32", cache_dir=tmp_path)
+    det.accelerate("openvino", "fp32", decoder=False, cache_dir=tmp_path)
     assert det.accelerated.cached is True
     # other weights get another file
     with torch.no_grad():
         next(det.parameters()).add_(0.5)
-    det.accelerate("openvino", "fp32", cache_dir=tmp_path)
+    det.accelerate("openvino", "fp32", decoder=False, cache_dir=tmp_path)
     assert det.accelerated.cached is False and len(list(tmp_path.glob("front-*.xml"))) == 2
 
 
@@ -92,7 +96,7 @@ def test_openvino_front_detects_what_torch_detects_on_a_whole_screen(tmp_path):
     rng = np.random.default_rng(0)
     screen = rng.integers(0, 255, (150, 230, 3), dtype=np.uint8)  # several tiles at this config's scale
     (ref,) = det.detect([screen], score_threshold=0.0)
-    det.accelerate("openvino", "fp32", cache_dir=tmp_path)
+    det.accelerate("openvino", "fp32", decoder=False, cache_dir=tmp_path)
     (got,) = det.detect([screen], score_threshold=0.0)
     assert len(got) == len(ref) > 0
     for a, b in zip(sorted(got, key=lambda e: e.box), sorted(ref, key=lambda e: e.box), strict=True):
@@ -101,17 +105,43 @@ def test_openvino_front_detects_what_torch_detects_on_a_whole_screen(tmp_path):
         assert abs(a.score - b.score) < 1e-3
 
 
+def test_openvino_decoder_matches_torch_with_the_shipped_weights(tmp_path, qt_screen):  # noqa: F811
+    """The decoder traced into OpenVINO (fp32) gives torch's logits, boxes and query states on a real
+    Qt screen's tiles, and the same detections; its IR is cached beside the front's."""
+    det = Detector.load(Path(__file__).resolve().parents[2] / "weights" / "detector")
+    image, _ = qt_screen
+    (ref,) = det.detect([image])
+    assert det.accelerate("openvino", "fp32", cache_dir=tmp_path) == "openvino fp32"
+    assert det.accelerated_decoder is not None and det.accelerated_decoder.cached is False
+    assert len(list(tmp_path.glob("decoder-*.xml"))) == 1
+    tw, th = det.config.tile_size
+    canvas = torch.from_numpy(image[:th, :tw]).permute(2, 0, 1)[None].float() / 255
+    tiles = (torch.nn.functional.pad(canvas, (0, tw - canvas.shape[3], 0, th - canvas.shape[2])) - 0.5) / 0.25
+    with torch.no_grad():
+        maps = det.front(tiles.repeat(2, 1, 1, 1))
+        want = det.decode_front(maps)
+    logits, boxes, states = det.accelerated_decoder(*maps)
+    assert torch.allclose(logits, want.logits, atol=1e-3, rtol=1e-3)
+    assert torch.allclose(boxes, want.pred_boxes, atol=1e-4, rtol=1e-3)
+    assert torch.allclose(states, want.last_hidden_state, atol=1e-3, rtol=1e-3)
+    (got,) = det.detect([image])
+    assert len(got) == len(ref) > 3
+    for a, b in zip(sorted(got, key=lambda e: e.box), sorted(ref, key=lambda e: e.box), strict=True):
+        assert a.kind == b.kind and np.allclose(a.box, b.box, atol=0.5) and abs(a.score - b.score) < 1e-2
+
+
 def test_torch_runtime_drops_the_compiled_front(tmp_path, tiny_detector):
     tiny_detector.accelerate("openvino", "fp32", cache_dir=tmp_path)
     assert tiny_detector.accelerated is not None
     assert tiny_detector.accelerate("torch", "fp32") == "torch fp32"
-    assert tiny_detector.accelerated is None and tiny_detector.front_bf16 is False
+    assert tiny_detector.accelerated is None and tiny_detector.accelerated_decoder is None
+    assert tiny_detector.front_bf16 is False
 
 
 def test_loading_weights_drops_a_front_compiled_from_the_old_ones(tmp_path, tiny_detector):
     tiny_detector.accelerate("openvino", "fp32", cache_dir=tmp_path)
     tiny_detector.load_state({k: v.clone() for k, v in tiny_detector.state_dict().items()})
-    assert tiny_detector.accelerated is None
+    assert tiny_detector.accelerated is None and tiny_detector.accelerated_decoder is None
 
 
 def test_precision_and_runtime_names_are_checked():

@@ -114,7 +114,7 @@ class Detector(nn.Module):
         # snaps list and menu rows to their lines of text after the refiners; None turns it off
         self.rows: RowSnapper | None = RowSnapper()
         # how `raw` runs the front (`accelerate`): an OpenVINO-compiled one, or torch in bf16 or fp32
-        self.accelerated = None
+        self.accelerated = self.accelerated_decoder = None
         self.front_bf16 = False
 
     def set_edges(self, refiner) -> None:
@@ -152,19 +152,31 @@ class Detector(nn.Module):
             pixel_values=None, inputs_embeds=maps[0], encoder_outputs=BaseModelOutput(last_hidden_state=maps)
         )
 
-    def accelerate(self, runtime: str = "auto", precision: str = "auto", **kwargs) -> str:
-        """Choose how `raw` runs the front (`vision.accel`): ``runtime`` torch|openvino|auto and
-        ``precision`` fp32|bf16|auto. Returns a description such as ``"openvino bf16"``. An OpenVINO front
-        is converted once per weights file and cached on disk (``kwargs`` go to `OpenVinoFront`); it holds
-        the weights of that moment, so `load_state` drops it (call this again after changing weights)."""
-        from vision.accel import OpenVinoFront, resolve_precision, resolve_runtime
+    def accelerate(
+        self, runtime: str = "auto", precision: str = "auto", decoder: bool = True, **kwargs
+    ) -> str:
+        """Choose how `raw` runs the front and the decoder (`vision.accel`): ``runtime`` torch|openvino|auto
+        and ``precision`` fp32|bf16|auto (the front's; the decoder is always fp32). Returns a description
+        such as ``"openvino bf16"``. With OpenVINO both (the front only without ``decoder``) are
+        converted once per weights file and cached on
+        disk (``kwargs``: ``cache_dir``, ``threads``); they hold the weights of that moment, so
+        `load_state` drops them (call this again after changing weights)."""
+        from vision.accel import (
+            OpenVinoDecoder,
+            OpenVinoFront,
+            resolve_precision,
+            resolve_runtime,
+            weights_key,
+        )
 
         runtime, precision = resolve_runtime(runtime), resolve_precision(precision)
         if runtime == "openvino" and self.config.tile_size is None:
             runtime = "torch"  # whole-screen canvases change size; OpenVINO is compiled for one
-        self.accelerated = (
-            OpenVinoFront(self, precision=precision, **kwargs) if runtime == "openvino" else None
-        )
+        self.accelerated = self.accelerated_decoder = None
+        if runtime == "openvino":
+            kwargs.setdefault("key", weights_key(self))
+            self.accelerated = OpenVinoFront(self, precision=precision, **kwargs)
+            self.accelerated_decoder = OpenVinoDecoder(self, **kwargs) if decoder else None
         self.front_bf16 = precision == "bf16"
         return f"{runtime} {precision}"
 
@@ -182,13 +194,16 @@ class Detector(nn.Module):
                 maps = self.accelerated(pixel_values)
             else:
                 maps = self.front(pixel_values, bf16=self.front_bf16 if bf16 is None else bf16)
-            out = self.decode_front(maps)
+            decoder = self.accelerated_decoder
+            if decoder is not None and pixel_values.device.type == "cpu" and decoder.fits(maps):
+                logits, boxes, embeddings = decoder(*maps)
+            else:
+                out = self.decode_front(maps)
+                logits, boxes, embeddings = out.logits, out.pred_boxes, out.last_hidden_state
         finally:
             if was_training:
                 self.train()
-        return RawDetections(
-            logits=out.logits.float(), boxes=out.pred_boxes.float(), embeddings=out.last_hidden_state.float()
-        )
+        return RawDetections(logits=logits.float(), boxes=boxes.float(), embeddings=embeddings.float())
 
     def prepare(
         self, images: list[np.ndarray], scale: float | None = None
@@ -382,7 +397,7 @@ class Detector(nn.Module):
             if unexpected:
                 parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
             raise WeightsError(f"{source} does not match its detector config: " + "; ".join(parts))
-        self.accelerated = None  # compiled from the old weights
+        self.accelerated = self.accelerated_decoder = None  # compiled from the old weights
         self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
