@@ -75,6 +75,26 @@ def test_pieces_that_do_not_line_up_stay_apart():
     assert len(merged) == 2
 
 
+def test_pieces_of_different_kinds_are_never_joined():
+    # held-out wizard page: two fields cut by one tile edge, and in the neighbouring tile the empty page
+    # under them found as a text-area piece that lines up with the first field's piece
+    boxes = np.array([
+        [373, 52, 576, 63],   # 0 field 1, cut at the tile's right edge
+        [448, 52, 585, 63],   # 1 field 1, cut at the next tile's left edge
+        [329, 52, 576, 181],  # 2 the page as a text area piece, over both fields
+        [373, 66, 576, 77],   # 3 field 2, cut
+        [448, 66, 585, 77],   # 4 field 2, cut
+    ], float)  # fmt: skip
+    scores = np.array([0.82, 0.8, 0.41, 0.79, 0.78])
+    cut = np.ones(5, bool)
+    text_field, text_area = 1, 14
+    kinds = np.array([text_field, text_field, text_area, text_field, text_field])
+    got = [(b.tolist(), sorted(m.tolist())) for b, m in merge_tiles(boxes, scores, cut, kinds)]
+    assert got == [([373, 52, 585, 63], [0, 1]), ([373, 66, 585, 77], [3, 4]), ([329, 52, 576, 181], [2])]
+    # without the kinds the fields and the page join into one box the size of the page
+    assert merge_tiles(boxes, scores, cut)[0][0].tolist() == [329, 52, 585, 181]
+
+
 def test_model_inputs_are_always_tile_sized(monkeypatch):
     """A whole screen, a small changed region and a screen smaller than a tile all reach the model as
     tile-sized canvases, and the elements come back inside each image (+ origin)."""

@@ -324,7 +324,7 @@ class Detector(nn.Module):
         ox, oy = origin
         for parts, lb in zip(found, letterboxes, strict=True):
             boxes, scores, kinds, emb, cut = (np.concatenate([p[k] for p in parts]) for k in range(5))
-            merged = merge_tiles(boxes, scores, cut, nms_iou=nms_iou)
+            merged = merge_tiles(boxes, scores, cut, kinds, nms_iou=nms_iou)
             source = lb.to_source(np.array([b for b, _ in merged]).reshape(-1, 4))  # screen pixels, clipped
             elements = []
             for (x1, y1, x2, y2), (_, members) in zip(source.tolist(), merged, strict=True):
