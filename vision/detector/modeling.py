@@ -248,7 +248,7 @@ class Detector(nn.Module):
         config with ``ui_scale`` resizes each image by ``ui_scale / screen_scale`` (its device pixel
         ratio: one number, or one per image), see `DetectorConfig.scale_for`. ``bf16`` as in `raw`.
         """
-        from vision.detector.postprocess import drop_straddlers, postprocess
+        from vision.detector.postprocess import drop_straddlers, drop_text_boxes_around_widgets, postprocess
 
         if self.config.tile_size is not None:
             if scale is not None:
@@ -281,7 +281,10 @@ class Detector(nn.Module):
                 for image, elements, r in zip(images, found, ratios, strict=True)
             ]
         if self.repeat_iou < 1:
-            found = [drop_straddlers(drop_repeats(elements, self.repeat_iou)) for elements in found]
+            found = [
+                drop_text_boxes_around_widgets(drop_straddlers(drop_repeats(elements, self.repeat_iou)))
+                for elements in found
+            ]
         return found
 
     def _detect_tiled(
