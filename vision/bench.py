@@ -78,8 +78,8 @@ def bench_perception(
                            "weights": str(weights) if trained else "random-init",
                            "native_bf16": native_bf16(), "openvino": openvino_available()}  # fmt: skip
 
-    def time_detect(name: str, runtime: str, precision: str) -> None:
-        detector.accelerate(runtime, precision)
+    def time_detect(name: str, runtime: str, precision: str, decoder: bool = True) -> None:
+        detector.accelerate(runtime, precision, decoder=decoder)
         detector.detect([frames[0]])  # warm-up (allocations, anchors, the compiled graph)
         ms = []
         for i in range(repeats):
@@ -93,6 +93,8 @@ def bench_perception(
     for runtime in runtimes:
         for precision in precisions:
             time_detect(f"{runtime}_{precision}", runtime, precision)
+    if openvino_available():  # the OpenVINO front with torch's decoder, as before `OpenVinoDecoder`
+        time_detect(f"openvino_{precisions[-1]}_torch_decoder", "openvino", precisions[-1], decoder=False)
     base = out["detect_torch_fp32"]["median_ms"]
     out["detect_speedup_vs_torch_fp32"] = {
         k.removeprefix("detect_"): round(base / v["median_ms"], 3)
