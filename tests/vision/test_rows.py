@@ -198,3 +198,44 @@ def test_one_menu_item_grows_over_its_popup_and_not_onto_the_menu_bar(menus):
         assert all(box_iou(np.array([e.box]), np.array([t.box])).max() < 0.3 for e in out for t in titles)
     assert found == total, (found, total)
     assert stray == 0
+
+
+@pytest.fixture(scope="module")
+def combo_popups() -> list[tuple[np.ndarray, list[Element], int]]:
+    """(screen, the open combo popup's rows top to bottom, the index of its selected row) of held-out
+    choose_combo screens whose selected row has rows after it, opened by a real click."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Click
+
+    out = []
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 600, seed=0, families=["choose_combo"])[:16]:
+            obs = env.reset(st)
+            combos = [e for e in obs.elements if e.kind == "combo" and not e.state.get("app")]
+            if not combos:
+                continue
+            env.act(Click(*combos[0].center))
+            shown = env.observe()
+            rows = sorted(
+                (e for e in shown.elements if e.kind in ("list_item", "menu_item") and "list" in e.state),
+                key=lambda e: e.box[1],
+            )
+            chosen = next((e for e in rows if e.state.get("selected")), None)
+            rows = [e for e in rows if chosen is not None and e.state["list"] == chosen.state["list"]]
+            if chosen is not None and 1 <= rows.index(chosen) < len(rows) - 1:
+                out.append((shown.image, rows, rows.index(chosen)))
+    assert len(out) >= 4
+    return out
+
+
+def test_a_column_ending_on_the_selected_row_grows_past_it(combo_popups):
+    """Found down to the selected row (drawn on the highlight colour), the column still grows over the
+    rows below it: the task's item may be one of them."""
+    total = found = 0
+    for image, rows, selected in combo_popups:
+        dets = [Element(e.box, e.kind, 0.5) for e in rows[selected - 1 : selected + 1]]
+        out = RowSnapper()(image, dets)
+        total += len(rows) - selected - 1
+        found += matched(out, rows[selected + 1 :], 0.7)
+    assert found >= 0.9 * total, (found, total)

@@ -159,19 +159,27 @@ class RowSnapper:
         pitch = float(np.median([b - a for a, b in span])) + gap
         r0, r1 = int(span[0][0] - y0), int(span[-1][1] - y0)
         background = float(np.median(crop[r0:r1]))
+        # each detected row's own background too: of two rows found, one may be the selected one, drawn
+        # on the highlight colour, which then is most of the span and its median
+        looks = [background] + [float(np.median(crop[int(a - y0) : int(b - y0)])) for a, b in span]
 
         wide = max(2 * gap + 1, 0.5 * height)  # a gap beyond this ends the column (a separator, the end)
 
-        def continues(a: tuple[float, float], b: tuple[float, float]) -> bool:
-            """Band ``b`` follows band ``a`` (a above b) as the column's next row."""
+        def continues(a: tuple[float, float], b: tuple[float, float], below: bool) -> bool:
+            """Band ``b`` follows band ``a`` (a above b) as the column's next row; ``below``: ``b`` is the
+            new one (growing down), else ``a`` (growing up)."""
             if (
                 b[1] - b[0] > 1.6 * height
                 or b[0] - a[1] > wide
                 or (b[0] + b[1] - a[0] - a[1]) / 2 > 1.6 * pitch
             ):
                 return False
-            rows = crop[int(a[0] - y0) : int(b[1] - y0)]
-            if rows.size == 0 or abs(float(np.median(rows)) - background) > self.background_tolerance:
+            # the new row and the gap to the column: the row it continues may be the selected one, drawn
+            # on the highlight colour ("Japan" in an open combo), and must not end the column
+            rows = crop[int(a[1] - y0) : int(b[1] - y0)] if below else crop[int(a[0] - y0) : int(b[0] - y0)]
+            if rows.size == 0:
+                return False
+            if min(abs(float(np.median(rows)) - m) for m in looks) > self.background_tolerance:
                 return False
             if align is None:
                 return True
@@ -187,11 +195,11 @@ class RowSnapper:
             return start is not None and abs(start - align) <= 3 and tall <= 1.8
 
         for _ in range(grow):
-            if first == 0 or not continues(bands[first - 1], bands[first]):
+            if first == 0 or not continues(bands[first - 1], bands[first], below=False):
                 break
             first -= 1
         for _ in range(grow):
-            if last + 1 >= len(bands) or not continues(bands[last], bands[last + 1]):
+            if last + 1 >= len(bands) or not continues(bands[last], bands[last + 1], below=True):
                 break
             last += 1
         return first, last
