@@ -22,6 +22,7 @@ them side by side on the machine at hand):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -96,10 +97,12 @@ def cache_root() -> Path:
 class _CachedOpenVino:
     """A torch module converted with ``openvino.convert_model``, its IR cached on disk as
     ``{name}-{key}.xml/.bin`` (``cached``: whether it was read from there), then compiled for the CPU.
-    Called with tensors, it returns the module's outputs as a list of fp32 tensors."""
+    ``example`` gives the conversion's example inputs (only called when there is no cached IR); every
+    size but the batch is fixed to theirs. Called with tensors, it returns the module's outputs as a list
+    of fp32 tensors."""
 
-    def __init__(self, module: torch.nn.Module, example: tuple[torch.Tensor, ...], name: str, key: str, *,
-                 precision: str, threads: int, cache_dir: str | Path | None):  # fmt: skip
+    def __init__(self, module: torch.nn.Module, example: Callable[[], tuple[torch.Tensor, ...]], name: str,
+                 key: str, *, precision: str, threads: int, cache_dir: str | Path | None):  # fmt: skip
         import openvino as ov
 
         folder = Path(cache_dir) if cache_dir is not None else cache_root()
@@ -113,16 +116,16 @@ class _CachedOpenVino:
 
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings about Python branches on shapes
-                # the batch size is free, every other size fixed to the example's
-                shapes = [ov.PartialShape([-1, *x.shape[1:]]) for x in example]
-                model = ov.convert_model(module, example_input=example, input=shapes)
+                inputs = example()
+                shapes = [ov.PartialShape([-1, *x.shape[1:]]) for x in inputs]  # the batch size is free
+                model = ov.convert_model(module, example_input=inputs, input=shapes)
             folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f".{name}-{key}.{np.random.randint(1 << 30)}.xml"
             ov.save_model(model, str(tmp), compress_to_fp16=False)
             tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
             tmp.replace(xml)
             self.cached = False
-        self.shapes = [tuple(x.shape[1:]) for x in example]
+        self.shapes = [tuple(d.get_length() for d in list(p.get_partial_shape())[1:]) for p in model.inputs]
         self._compiled = core.compile_model(model, "CPU", _ov_config(threads, precision))
         self._request = self._compiled.create_infer_request()
         self._outputs = len(self._compiled.outputs)
@@ -155,7 +158,7 @@ class OpenVinoFront(_CachedOpenVino):
         self.precision = resolve_precision(precision)
         self.threads = threads or torch.get_num_threads()
         tw, th = cfg.tile_size
-        super().__init__(_Front(detector), (torch.zeros(1, 3, th, tw),), "front", key or weights_key(detector),
+        super().__init__(_Front(detector), lambda: (torch.zeros(1, 3, th, tw),), "front", key or weights_key(detector),
                          precision=self.precision, threads=self.threads, cache_dir=cache_dir)  # fmt: skip
 
 
@@ -175,8 +178,11 @@ class OpenVinoDecoder(_CachedOpenVino):
             raise ValueError("the OpenVINO decoder needs a tiled detector (a fixed canvas size)")
         self.threads = threads or torch.get_num_threads()
         tw, th = cfg.tile_size
-        with torch.no_grad():
-            maps = tuple(detector.front(torch.zeros(1, 3, th, tw)))
+
+        def maps() -> tuple[torch.Tensor, ...]:  # the front's outputs for one tile
+            with torch.no_grad():
+                return tuple(detector.front(torch.zeros(1, 3, th, tw)))
+
         super().__init__(_Decoder(detector), maps, "decoder", key or weights_key(detector), precision="fp32",
                          threads=self.threads, cache_dir=cache_dir)  # fmt: skip
 

@@ -113,7 +113,8 @@ class Detector(nn.Module):
         self.repeat_iou = 0.6
         # snaps list and menu rows to their lines of text after the refiners; None turns it off
         self.rows: RowSnapper | None = RowSnapper()
-        # how `raw` runs the front (`accelerate`): an OpenVINO-compiled one, or torch in bf16 or fp32
+        # how `raw` runs the front and the decoder (`accelerate`): OpenVINO-compiled, or torch (the front
+        # in bf16 or fp32)
         self.accelerated = self.accelerated_decoder = None
         self.front_bf16 = False
 
@@ -157,10 +158,9 @@ class Detector(nn.Module):
     ) -> str:
         """Choose how `raw` runs the front and the decoder (`vision.accel`): ``runtime`` torch|openvino|auto
         and ``precision`` fp32|bf16|auto (the front's; the decoder is always fp32). Returns a description
-        such as ``"openvino bf16"``. With OpenVINO both (the front only without ``decoder``) are
-        converted once per weights file and cached on
-        disk (``kwargs``: ``cache_dir``, ``threads``); they hold the weights of that moment, so
-        `load_state` drops them (call this again after changing weights)."""
+        such as ``"openvino bf16"``. With OpenVINO both (the front only without ``decoder``) are converted
+        once per weights file and cached on disk (``kwargs``: ``cache_dir``, ``threads``); they hold the
+        weights of that moment, so `load_state` drops them (call this again after changing weights)."""
         from vision.accel import (
             OpenVinoDecoder,
             OpenVinoFront,
