@@ -6,8 +6,10 @@ cell, with OpenCV, a few ms at 1280×800):
 
 - no cell changed: the previous elements are returned again (copies), nothing runs;
 - the changed cells cover at most ``max_region_fraction`` of the screen: only their bounding
-  rectangle (plus a margin) is re-detected, *at the same scale* as a full re-detect and in the same
-  tile-sized windows (padded), so the detector sees elements and canvases as it was trained on. Previous
+  rectangle (plus a margin) is re-detected, on the tiles of a full re-detect's plan that overlap it (same
+  scale, same windows), so what the detector reports there is what a full re-detect would. A crop placed
+  around the change instead made the two disagree: the detector's scores depend on where a window
+  falls, and a menu's row or a wizard's second field found on the whole screen went missing. Previous
   elements over a changed cell are dropped and the region's detections over one are added; the rest,
   whose pixels are the very ones they were found on, are kept as they were (the bounding rectangle of
   two small changes can be large). The re-detected rectangle is widened to hold every dropped element
@@ -201,34 +203,7 @@ class Perception:
         rx1, ry1, rx2, ry2 = region
         if (rx2 - rx1) * (ry2 - ry1) > self.max_region_fraction * size[0] * size[1]:
             return self._full(image, origin, t0)
-        return self._partial(image, origin, changed, self._at_least_a_tile(region, size), kept, replaced, t0)
-
-    def _at_least_a_tile(
-        self, region: tuple[int, int, int, int], size: tuple[int, int]
-    ) -> tuple[int, int, int, int]:
-        """``region`` widened (about its centre, inside the screen) to at least what one detector tile
-        covers at the full re-detect's scale. A smaller crop is padded to a tile anyway, so this costs
-        no detector time, and the detector sees a widget with the context it was trained with: cropped
-        to a focused field and its neighbour, it found neither (both at 0.56 on the whole screen), and
-        the policy, its field gone, finished without typing."""
-        tile = getattr(self.detector.config, "tile_size", None)
-        if tile is None:
-            return region
-        w, h = size
-        scale = self.detector.config.scale_for((w, h), self._ratio)
-        # floor: the widened crop, resized by `scale`, still fits one tile
-        want_w, want_h = int(tile[0] / scale), int(tile[1] / scale)
-
-        def widen(lo: int, hi: int, want: int, limit: int) -> tuple[int, int]:
-            want = min(want, limit)
-            if hi - lo >= want:
-                return lo, hi
-            lo = max(0, min(lo - (want - (hi - lo)) // 2, limit - want))
-            return lo, lo + want
-
-        x1, y1, x2, y2 = region
-        (x1, x2), (y1, y2) = widen(x1, x2, want_w, w), widen(y1, y2, want_h, h)
-        return x1, y1, x2, y2
+        return self._partial(image, origin, changed, region, kept, replaced, t0)
 
     def _sure_or_continuing(self, found: list[Element], replaced: list[Element]) -> list[Element]:
         """``found`` less the detections under ``score_threshold`` that are not a replaced element found
@@ -276,16 +251,15 @@ class Perception:
         # The scale a full re-detect uses, so elements in the region look as they do in training.
         scale = self.detector.config.scale_for((w, h), self._ratio)
         t1 = time.perf_counter()
-        crop = np.ascontiguousarray(image[ry1:ry2, rx1:rx2])
-        ox, oy = origin[0] + rx1, origin[1] + ry1
-        floor = (
-            self.score_threshold
-            if self.keep_threshold is None
-            else min(self.score_threshold, self.keep_threshold)
-        )
-        (found,) = self.detector.detect([crop], score_threshold=floor, nms_iou=self.nms_iou,
-                                        bf16=self.bf16, scale=scale, screen_scale=self._ratio,
-                                        origin=(ox, oy))  # fmt: skip
+        # weak detections come too, for the hysteresis (`_sure_or_continuing`), shaping nothing else
+        kw = dict(score_threshold=self.score_threshold, nms_iou=self.nms_iou, bf16=self.bf16, scale=scale,
+                  screen_scale=self._ratio, candidates=self.keep_threshold)  # fmt: skip
+        if getattr(self.detector.config, "tile_size", None) is not None:
+            # the full re-detect's own tiles over the rectangle: the same windows, the same detections
+            (found,) = self.detector.detect([image], origin=origin, window=region, **kw)
+        else:
+            crop = np.ascontiguousarray(image[ry1:ry2, rx1:rx2])
+            (found,) = self.detector.detect([crop], origin=(origin[0] + rx1, origin[1] + ry1), **kw)
         t2 = time.perf_counter()
         found = self._sure_or_continuing(found, replaced)
         new = [e for e in found if self._on_changed_cells(e.box, changed, origin)]

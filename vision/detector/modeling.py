@@ -21,6 +21,7 @@ Outputs (eval mode), for a batch of B canvases and Q queries:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -238,6 +239,8 @@ class Detector(nn.Module):
         bf16: bool | None = None,
         origin: tuple[float, float] = (0.0, 0.0),
         batch_size: int = 16,
+        window: tuple[float, float, float, float] | None = None,
+        candidates: float | None = None,
     ) -> list[list[Element]]:
         """Screenshots -> elements per image, boxes in each image's pixels (+ ``origin``), text empty.
 
@@ -247,8 +250,25 @@ class Detector(nn.Module):
         `vision.detector.tiling`; ``batch_size`` windows run per forward pass. Without ``scale``, a
         config with ``ui_scale`` resizes each image by ``ui_scale / screen_scale`` (its device pixel
         ratio: one number, or one per image), see `DetectorConfig.scale_for`. ``bf16`` as in `raw`.
+
+        ``window`` (image pixels xyxy; tiled configs only) runs only the tiles of each image's own tile
+        plan that overlap it, so a changed rectangle is re-detected on the very windows a full re-detect
+        reads there (the frame-diff cache), and its detections are those of the whole screen's tiles.
+        ``candidates`` (below ``score_threshold``) also returns the detections down to it, for a caller
+        that keeps some of them (the cache's hysteresis); they do not shape the list rows the others snap
+        to, so the detections at ``score_threshold`` and above are those a call without it returns.
         """
-        from vision.detector.postprocess import drop_straddlers, drop_text_boxes_around_widgets, postprocess
+        rows = self.rows
+        if candidates is not None and candidates < score_threshold:
+            if rows is not None:
+                rows = dataclasses.replace(rows, min_score=max(rows.min_score, score_threshold))
+            score_threshold = candidates
+        from vision.detector.postprocess import (
+            drop_straddlers,
+            drop_text_boxes_around_widgets,
+            fit_slider_grooves,
+            postprocess,
+        )
 
         if self.config.tile_size is not None:
             if scale is not None:
@@ -260,7 +280,11 @@ class Detector(nn.Module):
                 scales = [
                     self.config.scale_for(im.shape[1::-1], r) for im, r in zip(images, ratios, strict=True)
                 ]
-            found = self._detect_tiled(images, score_threshold, nms_iou, scales, bf16, origin, batch_size)
+            found = self._detect_tiled(
+                images, score_threshold, nms_iou, scales, bf16, origin, batch_size, window
+            )
+        elif window is not None:
+            raise ValueError("window needs a tiled detector (config.tile_size)")
         else:
             pixel_values, letterboxes = self.prepare(images, scale=scale)
             raw = self.raw(pixel_values, bf16=bf16)
@@ -270,16 +294,18 @@ class Detector(nn.Module):
             found = [
                 refiner.refine(image, elements, origin) for image, elements in zip(images, found, strict=True)
             ]
-        if self.rows is not None:
-            found = [
-                self.rows(image, elements, origin) for image, elements in zip(images, found, strict=True)
-            ]
+        if rows is not None:
+            found = [rows(image, elements, origin) for image, elements in zip(images, found, strict=True)]
         if self.edges is not None:  # after the rows: it places a snapped row's frame to the pixel
             ratios = [screen_scale] * len(images) if np.isscalar(screen_scale) else list(screen_scale)
             found = [
                 self.edges.refine(image, elements, origin, float(r))
                 for image, elements, r in zip(images, found, ratios, strict=True)
             ]
+        # a slider's ends from its groove, so pieces of one (cut by tiles) become one box and repeats
+        found = [
+            fit_slider_grooves(image, elements, origin) for image, elements in zip(images, found, strict=True)
+        ]
         if self.repeat_iou < 1:
             found = [
                 drop_text_boxes_around_widgets(drop_straddlers(drop_repeats(elements, self.repeat_iou)))
@@ -296,12 +322,14 @@ class Detector(nn.Module):
         bf16: bool | None,
         origin: tuple[float, float],
         batch_size: int,
+        window: tuple[float, float, float, float] | None = None,
     ) -> list[list[Element]]:
         from vision.detector.postprocess import decode
         from vision.detector.tiling import cut_by_inner_edge, merge_tiles, plan_tiles
 
         cfg = self.config
         tw, th = cfg.tile_size
+        region = window  # (the loop's `window` is a tile's canvas)
         windows: list[tuple[int, Tile, np.ndarray]] = []  # (image index, tile, tile canvas)
         letterboxes: list[Letterbox] = []
         for i, (image, s) in enumerate(zip(images, scales, strict=True)):
@@ -309,6 +337,11 @@ class Detector(nn.Module):
             canvas, lb = letterbox_image(image, scale=s)  # the resized screen at the top-left
             letterboxes.append(lb)
             for tile in plan_tiles((max(1, round(w * s)), max(1, round(h * s))), (tw, th), cfg.tile_overlap):
+                if region is not None and not (
+                    tile.x < region[2] * s and region[0] * s < tile.x + tw
+                    and tile.y < region[3] * s and region[1] * s < tile.y + th
+                ):  # fmt: skip
+                    continue
                 piece = canvas[tile.y : tile.y + th, tile.x : tile.x + tw]
                 window = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)
                 window[: piece.shape[0], : piece.shape[1]] = piece
@@ -326,6 +359,9 @@ class Detector(nn.Module):
         out: list[list[Element]] = []
         ox, oy = origin
         for parts, lb in zip(found, letterboxes, strict=True):
+            if not parts:  # a window over no tile
+                out.append([])
+                continue
             boxes, scores, kinds, emb, cut = (np.concatenate([p[k] for p in parts]) for k in range(5))
             merged = merge_tiles(boxes, scores, cut, kinds, nms_iou=nms_iou)
             source = lb.to_source(np.array([b for b, _ in merged]).reshape(-1, 4))  # screen pixels, clipped
