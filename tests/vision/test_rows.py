@@ -239,3 +239,17 @@ def test_a_column_ending_on_the_selected_row_grows_past_it(combo_popups):
         total += len(rows) - selected - 1
         found += matched(out, rows[selected + 1 :], 0.7)
     assert found >= 0.9 * total, (found, total)
+
+
+def test_a_column_takes_the_kind_its_detections_vote_for(lists):
+    """Held-out task 120: an open combo's first row came back as a menu item, the five under it as list
+    items; a popup is drawn as a menu or as a list, never both."""
+    image, items = lists[0]
+    dets = [
+        Element(e.box, "menu_item" if i == 0 else "list_item", 0.7 if i == 0 else 0.5)
+        for i, e in enumerate(items[:6])
+    ]
+    out = RowSnapper(grow=0)(image, dets)
+    assert len(out) == 6 and {e.kind for e in out} == {"list_item"}  # 2.5 against 0.7
+    dets = [Element(e.box, "menu_item" if i < 4 else "list_item", 0.5) for i, e in enumerate(items[:6])]
+    assert {e.kind for e in RowSnapper(grow=0)(image, dets)} == {"menu_item"}

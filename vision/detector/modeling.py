@@ -256,13 +256,15 @@ class Detector(nn.Module):
         reads there (the frame-diff cache), and its detections are those of the whole screen's tiles.
         ``candidates`` (below ``score_threshold``) also returns the detections down to it, for a caller
         that keeps some of them (the cache's hysteresis); they do not shape the list rows the others snap
-        to, so the detections at ``score_threshold`` and above are those a call without it returns.
+        to, nor join the pieces of sure ones cut by tile edges (a weak piece between a wizard's two fields
+        had made them one box), so the detections at ``score_threshold`` and above are those a call
+        without it returns.
         """
-        rows = self.rows
+        rows, sure = self.rows, None
         if candidates is not None and candidates < score_threshold:
             if rows is not None:
                 rows = dataclasses.replace(rows, min_score=max(rows.min_score, score_threshold))
-            score_threshold = candidates
+            sure, score_threshold = score_threshold, candidates
         from vision.detector.postprocess import (
             drop_straddlers,
             drop_text_boxes_around_widgets,
@@ -281,7 +283,7 @@ class Detector(nn.Module):
                     self.config.scale_for(im.shape[1::-1], r) for im, r in zip(images, ratios, strict=True)
                 ]
             found = self._detect_tiled(
-                images, score_threshold, nms_iou, scales, bf16, origin, batch_size, window
+                images, score_threshold, nms_iou, scales, bf16, origin, batch_size, window, sure
             )
         elif window is not None:
             raise ValueError("window needs a tiled detector (config.tile_size)")
@@ -323,7 +325,10 @@ class Detector(nn.Module):
         origin: tuple[float, float],
         batch_size: int,
         window: tuple[float, float, float, float] | None = None,
+        sure: float | None = None,
     ) -> list[list[Element]]:
+        """Tiled detection (see `detect`); with ``sure``, detections scoring under it are merged across
+        tiles only among themselves."""
         from vision.detector.postprocess import decode
         from vision.detector.tiling import cut_by_inner_edge, merge_tiles, plan_tiles
 
@@ -363,7 +368,13 @@ class Detector(nn.Module):
                 out.append([])
                 continue
             boxes, scores, kinds, emb, cut = (np.concatenate([p[k] for p in parts]) for k in range(5))
-            merged = merge_tiles(boxes, scores, cut, kinds, nms_iou=nms_iou)
+            if sure is None:
+                merged = merge_tiles(boxes, scores, cut, kinds, nms_iou=nms_iou)
+            else:
+                merged = []
+                for part in (np.flatnonzero(scores >= sure), np.flatnonzero(scores < sure)):
+                    got = merge_tiles(boxes[part], scores[part], cut[part], kinds[part], nms_iou=nms_iou)
+                    merged += [(box, part[members]) for box, members in got]
             source = lb.to_source(np.array([b for b, _ in merged]).reshape(-1, 4))  # screen pixels, clipped
             elements = []
             for (x1, y1, x2, y2), (_, members) in zip(source.tolist(), merged, strict=True):

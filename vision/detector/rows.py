@@ -132,6 +132,12 @@ class RowSnapper:
         claimed = [i for i, c in enumerate(claims) if c]
         if not claimed:
             return column
+        # one column, one kind: a combo's popup is drawn as a menu or as a list, never as both, so its
+        # rows take the kind its detections vote for (weighted by score)
+        votes: dict[str, float] = {}
+        for e in column:
+            votes[e.kind] = votes.get(e.kind, 0.0) + e.score
+        kind = max(votes, key=votes.__getitem__)
         out: list[Element] = []
         for i, (lo, hi) in enumerate(edges):
             if claims[i]:
@@ -144,7 +150,11 @@ class RowSnapper:
                 score = float(np.median([e.score for e in column]))
             else:
                 continue
-            out.append(dataclasses.replace(like, box=(x1, lo, x2, hi), score=score, state=dict(like.state)))
+            out.append(
+                dataclasses.replace(
+                    like, box=(x1, lo, x2, hi), kind=kind, score=score, state=dict(like.state)
+                )
+            )
         return out
 
     def _grow(self, crop: np.ndarray, bands: list[tuple[float, float]], first: int, last: int,
