@@ -321,3 +321,58 @@ def test_the_shipped_refiners_undo_the_confusions_they_were_made_for():
             said = [e.kind for e in shown]
             assert said[truth.index(target)] == right
             assert sum(s == t.kind for s, t in zip(said, truth, strict=True)) >= 0.95 * len(truth)
+
+
+def test_shipped_combo_spin_refiner_tells_held_out_spin_boxes_from_combos():
+    """Held-out task 24's spin box ("10 px") was reported as a combo on every frame, and the policy never
+    set its value. Handed held-out spins and combos (their exact boxes, as the edge refiner leaves them)
+    with the kinds swapped, the shipped refiner gives most of them back."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from vision.detector.modeling import Detector
+
+    model = {r.kinds: r for r in Detector.load("weights/detector").refiners}[("combo", "spin")]
+    said = {"combo": [], "spin": []}
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 60, seed=0, families=["set_spin", "choose_combo"]):
+            obs = env.reset(st)
+            truth = [e for e in obs.elements if e.kind in said]
+            elements = [Element(e.box, "combo" if e.kind == "spin" else "spin") for e in truth]
+            model.refine(obs.image, elements, obs.origin)
+            for t, e in zip(truth, elements, strict=True):
+                said[t.kind].append(e.kind)
+    spins, combos = said["spin"], said["combo"]
+    assert len(spins) >= 20 and len(combos) >= 20
+    assert spins.count("spin") >= 0.85 * len(spins) and combos.count("combo") >= 0.85 * len(combos), (
+        f"spins {spins.count('spin')}/{len(spins)}, combos {combos.count('combo')}/{len(combos)}"
+    )
+
+
+def test_end_reading_refiners_run_again_once_the_edges_are_on_the_pixels(tiny):
+    """`refine.AFTER_EDGES` pairs re-decide after the edge refiner; the others only before it."""
+    from vision.detector.modeling import Detector
+    from vision.detector.refine import AFTER_EDGES
+
+    calls: list[str] = []
+
+    class Recorder:
+        def __init__(self, kinds):
+            self.kinds = kinds
+
+        def refine(self, image, elements, origin=(0.0, 0.0)):
+            calls.append("_".join(self.kinds))
+            return elements
+
+    class Edges:
+        def refine(self, image, elements, origin, ratio):
+            calls.append("edges")
+            return elements
+
+    torch.manual_seed(0)
+    det = Detector(tiny).eval()
+    det.refiners = [Recorder(("menu", "tab")), Recorder(("combo", "spin"))]
+    det.set_edges(Edges())
+    det.detect([np.full((96, 160, 3), 200, np.uint8)], score_threshold=0.0)
+    assert ("combo", "spin") in AFTER_EDGES and ("menu", "tab") not in AFTER_EDGES
+    assert calls == ["menu_tab", "combo_spin", "edges", "combo_spin"]

@@ -35,6 +35,7 @@ from agent.errors import WeightsError
 from agent.types import Element
 from vision.detector.configuration import DetectorConfig
 from vision.detector.processing import PAD_VALUE, Letterbox, ceil32, letterbox_image, to_tensor
+from vision.detector.refine import AFTER_EDGES
 from vision.detector.rows import RowSnapper
 from vision.detector.tiling import Tile
 
@@ -304,6 +305,14 @@ class Detector(nn.Module):
                 self.edges.refine(image, elements, origin, float(r))
                 for image, elements, r in zip(images, found, ratios, strict=True)
             ]
+            # a second look once the boxes are on the pixels, for the pairs told apart by a few pixels at
+            # one end (`refine.AFTER_EDGES`): the refiners were fitted on exact boxes
+            for refiner in self.refiners:
+                if refiner.kinds in AFTER_EDGES:
+                    found = [
+                        refiner.refine(image, elements, origin)
+                        for image, elements in zip(images, found, strict=True)
+                    ]
         # a slider's ends from its groove, so pieces of one (cut by tiles) become one box and repeats
         found = [
             fit_slider_grooves(image, elements, origin) for image, elements in zip(images, found, strict=True)
