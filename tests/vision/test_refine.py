@@ -261,21 +261,28 @@ def test_shipped_menu_tab_refiner_tells_menu_titles_from_tabs():
     assert right >= 0.75 * total  # 34 of 42 when shipped; every kind starts wrong, a coin would get half
 
 
-def test_shipped_checkbox_radio_refiner_fixes_radios_reported_as_checkboxes_and_keeps_checkboxes():
+def _said_on_held_out(kinds: tuple[str, str], shown, **split) -> dict[str, list[str]]:
+    """What the shipped ``kinds`` refiner makes of held-out sandbox elements of those kinds (exact boxes),
+    each handed over as ``shown(true kind)``: per true kind, the kinds it gives back."""
     from agent.envs.sandbox.env import SandboxEnv
     from agent.envs.sandbox.families import generate_split
     from vision.detector.modeling import Detector
 
-    model = {r.kinds: r for r in Detector.load("weights/detector").refiners}[("checkbox", "radio")]
-    said = {"checkbox": [], "radio": []}  # what it makes of held-out sandbox boxes all reported as checkboxes
+    model = {r.kinds: r for r in Detector.load("weights/detector").refiners}[kinds]
+    said: dict[str, list[str]] = {k: [] for k in kinds}
     with SandboxEnv() as env:
-        for st in generate_split("heldout", 40, seed=0):
+        for st in generate_split("heldout", **split, seed=0):
             obs = env.reset(st)
             truth = [e for e in obs.elements if e.kind in said]
-            elements = [Element(e.box, "checkbox") for e in truth]
+            elements = [Element(e.box, shown(e.kind)) for e in truth]
             model.refine(obs.image, elements, obs.origin)
             for t, e in zip(truth, elements, strict=True):
                 said[t.kind].append(e.kind)
+    return said
+
+
+def test_shipped_checkbox_radio_refiner_fixes_radios_reported_as_checkboxes_and_keeps_checkboxes():
+    said = _said_on_held_out(("checkbox", "radio"), lambda kind: "checkbox", n=40)  # all called checkboxes
     radios, boxes = said["radio"], said["checkbox"]
     assert len(radios) >= 10 and len(boxes) >= 10
     # shipped: 102-104 of 119 radios made radios (about 86%), 42 of 42 checkboxes kept
@@ -328,20 +335,10 @@ def test_shipped_combo_spin_refiner_tells_held_out_spin_boxes_from_combos():
     set its value. Handed held-out spins and combos (their exact boxes, as the edge refiner leaves them)
     with the kinds swapped, the shipped refiner gives most of them back."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from agent.envs.sandbox.env import SandboxEnv
-    from agent.envs.sandbox.families import generate_split
-    from vision.detector.modeling import Detector
-
-    model = {r.kinds: r for r in Detector.load("weights/detector").refiners}[("combo", "spin")]
-    said = {"combo": [], "spin": []}
-    with SandboxEnv() as env:
-        for st in generate_split("heldout", 60, seed=0, families=["set_spin", "choose_combo"]):
-            obs = env.reset(st)
-            truth = [e for e in obs.elements if e.kind in said]
-            elements = [Element(e.box, "combo" if e.kind == "spin" else "spin") for e in truth]
-            model.refine(obs.image, elements, obs.origin)
-            for t, e in zip(truth, elements, strict=True):
-                said[t.kind].append(e.kind)
+    swapped = {"combo": "spin", "spin": "combo"}
+    said = _said_on_held_out(
+        ("combo", "spin"), swapped.__getitem__, n=60, families=["set_spin", "choose_combo"]
+    )
     spins, combos = said["spin"], said["combo"]
     assert len(spins) >= 20 and len(combos) >= 20
     assert spins.count("spin") >= 0.85 * len(spins) and combos.count("combo") >= 0.85 * len(combos), (

@@ -313,7 +313,8 @@ class Detector(nn.Module):
                         refiner.refine(image, elements, origin)
                         for image, elements in zip(images, found, strict=True)
                     ]
-        # a slider's ends from its groove, so pieces of one (cut by tiles) become one box and repeats
+        # a slider's ends from its groove (boxed short, its handle's position reads wrong); before the
+        # repeats are dropped, so two pieces of one slider become one box and one of them goes
         found = [
             fit_slider_grooves(image, elements, origin) for image, elements in zip(images, found, strict=True)
         ]
@@ -343,7 +344,6 @@ class Detector(nn.Module):
 
         cfg = self.config
         tw, th = cfg.tile_size
-        region = window  # (the loop's `window` is a tile's canvas)
         windows: list[tuple[int, Tile, np.ndarray]] = []  # (image index, tile, tile canvas)
         letterboxes: list[Letterbox] = []
         for i, (image, s) in enumerate(zip(images, scales, strict=True)):
@@ -351,15 +351,15 @@ class Detector(nn.Module):
             canvas, lb = letterbox_image(image, scale=s)  # the resized screen at the top-left
             letterboxes.append(lb)
             for tile in plan_tiles((max(1, round(w * s)), max(1, round(h * s))), (tw, th), cfg.tile_overlap):
-                if region is not None and not (
-                    tile.x < region[2] * s and region[0] * s < tile.x + tw
-                    and tile.y < region[3] * s and region[1] * s < tile.y + th
+                if window is not None and not (
+                    tile.x < window[2] * s and window[0] * s < tile.x + tw
+                    and tile.y < window[3] * s and window[1] * s < tile.y + th
                 ):  # fmt: skip
                     continue
                 piece = canvas[tile.y : tile.y + th, tile.x : tile.x + tw]
-                window = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)
-                window[: piece.shape[0], : piece.shape[1]] = piece
-                windows.append((i, tile, window))
+                padded = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)
+                padded[: piece.shape[0], : piece.shape[1]] = piece
+                windows.append((i, tile, padded))
         found: list[list[tuple]] = [[] for _ in images]  # per image: (boxes, scores, kinds, emb, cut)
         device = next(self.parameters()).device
         for start in range(0, len(windows), batch_size):

@@ -71,7 +71,7 @@ class RowSnapper:
         rows = [e for e in elements if e.kind in ROW_KINDS and e.score >= self.min_score]
         if not rows:
             return elements
-        gray = _gray(image)
+        gray = to_gray(image)
         out = [e for e in elements if not (e.kind in ROW_KINDS and e.score >= self.min_score)]
         for column in self._columns(rows):
             out.extend(self._snap(gray, column, origin))
@@ -271,7 +271,8 @@ def _ink_start(crop: np.ndarray, band: tuple[float, float], y0: float) -> int | 
     return int(inked[0]) if inked.size else None
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Luma (ITU-R 601) of an H×W×3 (or more channels) uint8 image as float32; a 2-D image as it is."""
     if image.ndim == 2:
         return image.astype(np.float32)
     rgb = image[..., :3].astype(np.float32)
