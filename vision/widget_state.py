@@ -214,6 +214,8 @@ CURSOR_INK = 40.0
 #: runs of 90 held-out typing tasks (ground-truth boxes): 46 cursors found in hinted fields, ratio 1.25 and
 #: 1.8-2.8; 40 of 480 unfocused hinted fields said to have one, every one of them at 0.44-1.03.
 HINT_CURSOR_RATIO = 1.15
+#: A row of a field's box inked over at least this share of its width is a line of the field's frame.
+FRAME_LINE = 0.8
 
 
 def _longest_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,14 +251,33 @@ def cursor_column(
 
     The cursor is a one- or two-pixel vertical line, taller than every glyph beside it (it spans ascender
     to descender), free at both ends: the sides of the field's frame run into its top and bottom edges
-    (straight corners), or are the outermost tall columns near the box's ends (rounded ones). On the
-    screens of expert runs of 60 held-out typing tasks (ground-truth boxes): 107 of 135 focused fields
-    found (a cursor touching a final glyph is missed), 11 of 793 unfocused fields said to have one.
+    (straight corners), or are the outermost tall columns near the box's ends (rounded ones). A cursor
+    that touches the frame's top or bottom line is looked for again with the frame's lines taken out.
+    On the screens of expert runs of 90 held-out typing tasks (ground-truth boxes): the focused field
+    found on 323 of 335 screens that have one (255 before the second look), another field said to be
+    focused on 9 of 484 screens (8); on 90 validation tasks 332 of 356 (260), 7 of 505 (6).
     """
     distance = _grey_distance(image, box, inset=0)
     if distance is None or min(distance.shape) < 8:
         return None
     ink = distance > CURSOR_INK
+    found = _cursor(ink, distance, min_ink)
+    lines = ink.mean(axis=1) >= FRAME_LINE
+    if found is None and lines.any():
+        # a cursor that touches the frame's top or bottom line (an empty field's, at its left end) is not
+        # free of it: look again with those lines taken out, the frame's sides still counted as frame
+        ink = ink.copy()
+        ink[lines] = False
+        found = _cursor(ink, distance, min_ink, sides=True)
+    return found
+
+
+def _cursor(
+    ink: np.ndarray, distance: np.ndarray, min_ink: float, sides: bool = False
+) -> tuple[int, int] | None:
+    """`cursor_column` on an ink mask; ``sides``: every tall column joined to the outermost one near each
+    end of the box is the frame's side (its lines taken out of ``ink``, a side no longer ends at the box's
+    edge)."""
     bh, bw = ink.shape
     run, top = _longest_runs(ink)
     end = top + run
@@ -266,11 +287,20 @@ def cursor_column(
         free[x] = bool(top[x] > 0 and end[x] < bh) and not (
             _has_arm(ink, int(top[x]), int(x)) or _has_arm(ink, int(end[x]) - 1, int(x))
         )
+    others = np.ones(bw, bool)  # the columns whose ink may be glyphs
     if tall.size:  # a rounded frame's sides: the outermost tall columns near the box's ends
+        left, right = int(tall[0]), int(tall[-1])
+        if sides:  # and the columns joined to them
+            while left + 1 < bw and run[left + 1] >= 0.4 * bh:
+                left += 1
+            while right - 1 >= 0 and run[right - 1] >= 0.4 * bh:
+                right -= 1
         if tall[0] <= 4:
-            free[: tall[0] + 2] = False
+            free[: left + 2] = False
+            others[: left + 1] = not sides
         if tall[-1] >= bw - 5:
-            free[tall[-1] - 1 :] = False
+            free[right - 1 :] = False
+            others[right:] = not sides
     found = np.nonzero(free)[0]
     if found.size == 0:
         return None
@@ -278,7 +308,6 @@ def cursor_column(
     height = int(run[x])
     if (np.abs(np.arange(bw) - x) <= 1)[run >= 0.8 * height].sum() > 2:
         return None  # a stroke three pixels wide is a glyph
-    others = np.ones(bw, bool)
     others[max(0, x - 2) : x + 3] = False
     glyph = int(run[others & (run < 0.9 * bh)].max(initial=0))
     if height < 1.12 * glyph:
