@@ -300,6 +300,36 @@ def test_a_slider_found_in_part_is_fitted_to_its_groove():
     assert standing.box == (195.0, 0.0, 215.0, 60.0)
 
 
+def test_a_slider_without_a_handle_loses_half_its_score():
+    """A group box's top line beside its title was taken for a slider (0.38) captioned "Payment", and the
+    policy dragged it to pick a payment radio. A line shows no handle; real Qt sliders of held-out tasks
+    (their styles, themes and scales) do, and keep their scores."""
+    import os
+
+    import numpy as np
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Element
+    from vision.detector.postprocess import demote_handleless_sliders
+
+    img = np.full((60, 400, 3), 240, np.uint8)
+    img[30:31, 20:380] = 160  # a frame line
+    line = Element((1020.0, 24.0, 1380.0, 37.0), "slider", 0.38)
+    label = Element((1020.0, 5.0, 1080.0, 20.0), "label", 0.9)
+    assert demote_handleless_sliders(img, [line, label], origin=(1000.0, 0.0)) == [line, label]
+    assert line.score == 0.19 and label.score == 0.9
+    kept = []
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 12, seed=0, families=["set_slider"]):
+            obs = env.reset(st.to_task())
+            sliders = [Element(e.box, "slider", 0.6) for e in obs.elements if e.kind == "slider"]
+            demote_handleless_sliders(obs.image, sliders, obs.origin)
+            kept += [e.score == 0.6 for e in sliders]
+    assert len(kept) >= 12 and all(kept), kept
+
+
 def test_pieces_of_rendered_sliders_are_fitted_to_their_ends():
     """Held-out task 263: a 612-px slider came back 228 px wide, and its handle's position was read against
     that width (100% for 80%); the policy pressed arrow keys 40 times. Real Qt sliders of held-out tasks

@@ -267,6 +267,7 @@ class Detector(nn.Module):
                 rows = dataclasses.replace(rows, min_score=max(rows.min_score, score_threshold))
             sure, score_threshold = score_threshold, candidates
         from vision.detector.postprocess import (
+            demote_handleless_sliders,
             drop_straddlers,
             drop_text_boxes_around_widgets,
             fit_slider_grooves,
@@ -323,6 +324,11 @@ class Detector(nn.Module):
                 drop_text_boxes_around_widgets(drop_straddlers(drop_repeats(elements, self.repeat_iou)))
                 for elements in found
             ]
+        # last, on the final boxes; what falls under the threshold goes
+        found = [
+            [e for e in demote_handleless_sliders(image, elements, origin) if e.score >= score_threshold]
+            for image, elements in zip(images, found, strict=True)
+        ]
         return found
 
     def _detect_tiled(

@@ -241,3 +241,29 @@ def fit_slider_grooves(
         first, last = starts[k], (starts[k + 1] if k + 1 < len(starts) else len(on)) - 1
         e.box = (float(on[first] + ox), e.box[1], float(on[last] + 1 + ox), e.box[3])
     return elements
+
+
+#: A slider in which no handle stands out (`vision.widget_state.slider_position` finds none) keeps this
+#: share of its score: most such boxes are a group box's frame line or a divider, not a slider.
+HANDLELESS_SLIDER = 0.5
+
+
+def demote_handleless_sliders(
+    image: np.ndarray, elements: list[Element], origin: tuple[float, float] = (0.0, 0.0),
+    factor: float = HANDLELESS_SLIDER,
+) -> list[Element]:  # fmt: skip
+    """``elements`` with the score of each slider that shows no handle multiplied by ``factor``, in place.
+
+    On 120 held-out screens, of the slider detections scoring 0.2 or more, 45 of the 68 that overlap no
+    slider by IoU 0.5 showed no handle (a group box's top line beside its "Payment" title, at 0.38, was
+    taken for a slider captioned "Payment", and the policy dragged it to pick a payment radio), against
+    3 of the 46 that do. Kept, not dropped: a slider boxed past its handle still counts, lower."""
+    from vision.widget_state import slider_position
+
+    ox, oy = origin
+    for e in elements:
+        if e.kind == "slider":
+            x1, y1, x2, y2 = e.box
+            if slider_position(image, (x1 - ox, y1 - oy, x2 - ox, y2 - oy)) is None:
+                e.score = float(e.score) * factor
+    return elements
