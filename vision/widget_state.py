@@ -287,7 +287,7 @@ def _cursor(
         free[x] = bool(top[x] > 0 and end[x] < bh) and not (
             _has_arm(ink, int(top[x]), int(x)) or _has_arm(ink, int(end[x]) - 1, int(x))
         )
-    others = np.ones(bw, bool)  # the columns whose ink may be glyphs
+    others = np.ones(bw, bool)  # the columns whose ink may be glyphs (not the frame's sides)
     if tall.size:  # a rounded frame's sides: the outermost tall columns near the box's ends
         left, right = int(tall[0]), int(tall[-1])
         if sides:  # and the columns joined to them
@@ -297,10 +297,12 @@ def _cursor(
                 right -= 1
         if tall[0] <= 4:
             free[: left + 2] = False
-            others[: left + 1] = not sides
+            if sides:
+                others[: left + 1] = False
         if tall[-1] >= bw - 5:
             free[right - 1 :] = False
-            others[right:] = not sides
+            if sides:
+                others[right:] = False
     found = np.nonzero(free)[0]
     if found.size == 0:
         return None
