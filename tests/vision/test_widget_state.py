@@ -30,7 +30,19 @@ def sliders() -> list[tuple[np.ndarray, tuple, int]]:
 
 def test_slider_values_are_read_within_a_few_points(sliders):
     errors = np.array([abs(slider_position(img, box) - value) for img, box, value in sliders])
-    assert np.median(errors) <= 1.5 and np.percentile(errors, 95) <= 5.0
+    # a handle drawn in the background's grey counts whole (reading only its border: p95 3.1, max 4.3)
+    assert np.median(errors) <= 1.0 and np.percentile(errors, 95) <= 1.5 and errors.max() <= 2.5
+
+
+def test_a_press_at_the_read_value_lands_on_the_handle(sliders):
+    """The agent drags from where the read value puts the handle; pressed beside it, Qt pages the value
+    instead. The narrowest handle the sandbox draws is 11 pixels wide: the press must be within 4 of its
+    centre (it was up to 7.3 off when a handle's pale interior was not counted)."""
+    from policies.scripted import slider_point
+
+    off = [abs(slider_point(box, slider_position(img, box), 0, 100)[0] - slider_point(box, value, 0, 100)[0])
+           for img, box, value in sliders]  # fmt: skip
+    assert max(off) <= 4.0
 
 
 def test_boxes_off_by_a_few_pixels_still_read_close(sliders):
@@ -39,7 +51,7 @@ def test_boxes_off_by_a_few_pixels_still_read_close(sliders):
     for img, (x1, y1, x2, y2), value in sliders:
         dx1, dy1, dx2, dy2 = rng.integers(-3, 4, 4)
         errors.append(abs(slider_position(img, (x1 + dx1, y1 + dy1, x2 + dx2, y2 + dy2)) - value))
-    assert np.median(errors) <= 2.0 and np.percentile(errors, 90) <= 5.0
+    assert np.median(errors) <= 1.0 and np.percentile(errors, 95) <= 2.5
 
 
 def test_shapes_that_are_no_horizontal_slider_give_none():
