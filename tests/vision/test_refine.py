@@ -330,6 +330,35 @@ def test_the_shipped_refiners_undo_the_confusions_they_were_made_for():
             assert sum(s == t.kind for s, t in zip(said, truth, strict=True)) >= 0.95 * len(truth)
 
 
+def test_the_shipped_button_checkbox_refiner_gives_a_focused_checkbox_back():
+    """Held-out task 431: once clicked, "Request read receipt" is ticked and its text framed by a dotted
+    focus rectangle, and the detector called it a button (0.55; checkbox 0.09); the policy clicked that
+    "button" again, unticking it. Handed as a button, the shipped refiner gives a checkbox back (it reads
+    the indicator at the box's left end), and the screen's other buttons and checkboxes keep their kinds."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Click
+    from vision.detector.refine import KindRefiner
+
+    model = KindRefiner.load(Path(__file__).resolve().parents[2] / "weights" / "detector",
+                             "refiner_button_checkbox.safetensors")  # fmt: skip
+    assert model is not None and model.end == "left"
+    with SandboxEnv() as env:
+        obs = env.reset(generate_split("heldout", 500, seed=0)[431])
+        target = next(e for e in obs.elements if e.kind == "checkbox" and e.text == "Request read receipt")
+        env.act(Click((target.box[0] + target.box[2]) / 2, (target.box[1] + target.box[3]) / 2))
+        obs = env.observe()
+        truth = [e for e in obs.elements if e.kind in model.kinds and not (e.state or {}).get("app")]
+        focused = next(e for e in truth if e.text == "Request read receipt")
+        assert focused.state.get("checked") is True
+        shown = [Element(e.box, "button" if e is focused else e.kind, 0.5, e.text) for e in truth]
+        model.refine(obs.image, shown, obs.origin)
+        said = [e.kind for e in shown]
+        assert said[truth.index(focused)] == "checkbox"
+        assert len(truth) >= 4 and said == [e.kind for e in truth]
+
+
 def test_shipped_combo_spin_refiner_tells_held_out_spin_boxes_from_combos():
     """Held-out task 24's spin box ("10 px") was reported as a combo on every frame, and the policy never
     set its value. Handed held-out spins and combos (their exact boxes, as the edge refiner leaves them)

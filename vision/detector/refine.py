@@ -12,7 +12,8 @@ Training crops are jittered like detector boxes. Weights: ``refiner.safetensors`
 
 The same MLP re-decides other pairs: from the square at the left end, a checkbox's square indicator
 against a radio's round one (the detector alone reports 65 of 291 held-out radios as checkboxes); a
-menu bar's titles against tabs. Each pair has its own file, ``refiner_<kind>_<kind>.safetensors`` (`refiner_name`); the detector runs them all.
+menu bar's titles against tabs; a ticked checkbox whose text wears a dotted focus rectangle, which the
+detector calls a button, against buttons (from the left end too). Each pair has its own file, ``refiner_<kind>_<kind>.safetensors`` (`refiner_name`); the detector runs them all.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from vision.detector.small_weights import read_fp32, read_metadata, save_fp16
 
 REFINER_NAME = "refiner.safetensors"
 KINDS = ("combo", "spin")
-#: Which end of the box holds what tells a pair apart (the rest read the right end: arrows).
-LEFT_END_KINDS = frozenset({"checkbox", "radio", "label"})
+#: Kinds told apart by an indicator at the box's left end: a pair with one of them reads that end (the
+#: rest read the right end: arrows).
+INDICATOR_KINDS = frozenset({"checkbox", "radio"})
 
 
 def refiner_name(kinds: tuple[str, ...]) -> str:
@@ -43,8 +45,9 @@ def refiner_name(kinds: tuple[str, ...]) -> str:
 
 
 def end_of(kinds: tuple[str, ...]) -> str:
-    """ "left" when ``kinds`` differ at the box's left end (checkbox/radio indicators), else "right"."""
-    return "left" if set(kinds) <= LEFT_END_KINDS else "right"
+    """ "left" when ``kinds`` differ at the box's left end (a checkbox's or radio's indicator against a
+    radio, a label, or a button drawn round a focused checkbox's text), else "right"."""
+    return "left" if set(kinds) & INDICATOR_KINDS else "right"
 
 
 #: Pairs whose refiner runs a second time, after the edge refiner has put the boxes on the pixels: they
