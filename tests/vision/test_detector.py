@@ -363,7 +363,7 @@ def test_a_slider_boxed_inside_its_handles_rows_is_fitted_across_the_handle():
     """Held-out task 203: after a drag, a region re-detect boxed the slider in rows inside its handle and
     stopped at the handle, whose columns are flat in those rows; the value was then read as 0 and the
     policy pressed beside the handle. Real Qt sliders of held-out tasks, each given as its middle third
-    in the middle half of its rows, come back to their own ends across the handle (25 of 39; 1 before), and
+    in the middle half of its rows, come back to their own ends across the handle (29 of 39; 1 before), and
     the same pieces in all of its rows keep doing so."""
     import os
 
@@ -385,4 +385,4 @@ def test_a_slider_boxed_inside_its_handles_rows_is_fitted_across_the_handle():
                 fit_slider_grooves(obs.image, [a, b], obs.origin)
                 inner.append(abs(a.box[0] - x1) <= 4 and abs(a.box[2] - x2) <= 4)
                 whole.append(abs(b.box[0] - x1) <= 4 and abs(b.box[2] - x2) <= 4)
-    assert len(inner) >= 30 and sum(inner) >= 0.6 * len(inner) and all(whole), (sum(inner), len(inner))
+    assert len(inner) >= 30 and sum(inner) >= 0.7 * len(inner) and all(whole), (sum(inner), len(inner))

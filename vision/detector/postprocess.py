@@ -270,7 +270,7 @@ def _handle_between(
         return False
     a = off[:, on[max(0, left - side + 1) : left + 1]].any(axis=1)
     b = off[:, on[right : right + side]].any(axis=1)
-    thin = max(2, int(height * 1.0))
+    thin = max(2, int(0.75 * height))  # a short box's groove takes most of its rows
     return a.sum() <= thin and b.sum() <= thin and (a & b).sum() >= 0.5 * (a | b).sum()
 
 
