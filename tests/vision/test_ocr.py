@@ -304,3 +304,35 @@ def test_a_sunken_field_edge_is_no_text(loose):
     crop = trim_blank(field("Lagos"))
     assert 30 < crop.shape[1] < 100  # the word and its margins, not the edge 118 px to its left
     assert ocr.read_boxes(field("Lagos"), [(0.0, 0.0, 240.0, h)], ["text_field"]) == ["Lagos"]
+
+
+def test_a_crops_text_does_not_depend_on_what_is_read_with_it():
+    """Held-out task 151: the 290-px "Log in" button, recognised in one batch with the screen's other lines,
+    was padded to the batch's widest (a 21:1 line) and read "0Log in"; the policy never found the button it
+    was told to press. Crops are recognised with others of their width bucket only, each padded to the
+    bucket's width, so a crop reads the same alone or beside anything, as the crop cache assumes."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from vision.ocr import RATIO_STEP, pad_to_ratio, ratio_bucket
+
+    with SandboxEnv() as env:
+        obs = env.reset(generate_split("heldout", 500, seed=0)[151])
+    image = np.asarray(obs.image)
+    button = next(e for e in obs.elements if e.kind == "button" and e.text == "Log in")
+    others = [e for e in obs.elements if e.kind in ("label", "link", "checkbox") and e.text]
+    assert others
+    ocr = OCR()
+    alone = ocr.read_boxes(image, [button.box], ["button"])
+    wide = np.full((20, 430, 3), 255, np.uint8)  # a 21.5:1 line with a word at its start
+    wide[5:15, 4:40:3] = 0
+    ocr._cache.clear()
+    lines = [*ocr.element_lines(image, button.box, "button"), wide]
+    together = ocr.read(lines + [ocr.element_crop(image, e.box, e.kind) for e in others])
+    assert alone == ["Log in"] and together[0][0] == "Log in"
+    ocr._cache.clear()
+    assert ocr.read(lines[:1]) == together[:1]  # the same text and score
+    # buckets grow by RATIO_STEP; padding keeps the pixels and only widens
+    crop = np.zeros((10, 33, 3), np.uint8)
+    assert RATIO_STEP ** (ratio_bucket(crop) - 1) < 3.3 <= RATIO_STEP ** ratio_bucket(crop)
+    padded = pad_to_ratio(crop, 5.0)
+    assert padded.shape == (10, 50, 3) and (padded[:, :33] == crop).all() and (padded[:, 33:] == 128).all()
