@@ -237,7 +237,7 @@ def ratio_bucket(crop: np.ndarray) -> int:
 
 
 def pad_to_ratio(crop: np.ndarray, ratio: float) -> np.ndarray:
-    """``crop`` widened on the right to ``ratio`` × its height, in its background (median) colour."""
+    """``crop`` widened on the right to ``ratio`` × its height, in mid grey (as the recogniser pads)."""
     h, w = crop.shape[:2]
     width = max(w, int(np.ceil(ratio * h - 1e-9)))
     if width == w:
