@@ -137,18 +137,19 @@ class OCR:
         if todo:
             from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
-            # one call per width bucket, each crop padded to its bucket's width with its own background:
-            # the recogniser pads a batch to its widest member with grey, and a 290-px "Log in" button
-            # batched beside a 21:1 line read "0Log in" (held-out task 151). A crop's text is then its
-            # own, whatever shares the screen, as the cache keyed by the crop's pixels assumes.
+            # one call per width bucket, each crop padded in grey to its bucket's width: the recogniser
+            # pads a batch to its widest member, and a 290-px "Log in" button batched beside a 21:1 line
+            # read "0Log in" (held-out task 151). A crop's text is then its own, whatever shares the
+            # screen, as the cache keyed by the crop's pixels assumes.
             buckets: dict[int, list[bytes]] = {}
             for k in todo:
                 buckets.setdefault(ratio_bucket(crops[todo[k][0]]), []).append(k)
             keys, txts, scores = [], [], []
             for bucket, group in sorted(buckets.items()):
                 # rapidocr models take BGR like the PaddleOCR originals.
-                batch = [pad_to_ratio(crops[todo[k][0]], RATIO_STEP**bucket)[:, :, ::-1] for k in group]
-                result = self._recogniser()(TextRecInput(img=[np.ascontiguousarray(b) for b in batch]))
+                batch = [np.ascontiguousarray(pad_to_ratio(crops[todo[k][0]], RATIO_STEP**bucket)[:, :, ::-1])
+                         for k in group]  # fmt: skip
+                result = self._recogniser()(TextRecInput(img=batch))
                 keys += group
                 txts += list(result.txts)
                 scores += list(result.scores)
