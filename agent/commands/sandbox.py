@@ -34,12 +34,12 @@ def gen_detection(
 @app.command("detection-from-demos")
 def detection_from_demos(
     demos: list[Path] = typer.Argument(
-        ..., help="Recorded sandbox episodes: trace folders or folders of them."
+        None, help="Recorded sandbox episodes: trace folders or folders of them (none: only merge --include)."
     ),
     out: Path = typer.Option(..., "--out", help="Output folder (images/ and annotations.json)."),
     per_episode: int = typer.Option(2, "--per-episode", help="Frames taken from each episode."),
-    include: Path | None = typer.Option(
-        None, "--include", help="Another COCO folder to merge in (e.g. gen-detection's)."
+    include: list[Path] = typer.Option(
+        None, "--include", help="Another COCO folder to merge in (e.g. gen-detection's); repeatable."
     ),
     seed: int = typer.Option(0, "--seed", help="Which frames each episode gives."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -48,8 +48,8 @@ def detection_from_demos(
     filled forms, open menus), which random clicks rarely reach."""
     from agent.envs.sandbox.detection import detection_from_traces
 
-    stats = detection_from_traces([str(d) for d in demos], out, per_episode=per_episode, seed=seed,
-                                  include=include, progress=not quiet)  # fmt: skip
+    stats = detection_from_traces([str(d) for d in demos or []], out, per_episode=per_episode, seed=seed,
+                                  include=list(include or []), progress=not quiet)  # fmt: skip
     typer.echo(json.dumps(stats))
 
 

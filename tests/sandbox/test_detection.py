@@ -115,3 +115,70 @@ def test_detection_from_demos_labels_the_frames_tasks_walk_through(tmp_path: Pat
     assert main(["sandbox", "detection-from-demos", str(held), "--out", str(tmp_path / "x"), "--quiet"]) != 0
     err = capsys.readouterr().err
     assert "heldout" in err and "Traceback" not in err
+
+
+def test_detection_from_demos_merges_include_folders_alone(tmp_path: Path, capsys) -> None:
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "ab"
+    for folder, seed in ((a, "1"), (b, "2")):
+        assert main(["sandbox", "gen-detection", "--n", "3", "--split", "train", "--seed", seed, "--out", str(folder),
+                     "--workers", "1", "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["sandbox", "detection-from-demos", "--out", str(out), "--include", str(a), "--include", str(b),
+                 "--quiet"]) == 0  # fmt: skip
+    coco = json.loads((out / "annotations.json").read_text())
+    names = [im["file_name"] for im in coco["images"]]
+    assert len(names) == len(set(names)) == 6  # both folders' 000000.png kept apart
+    for folder, part in ((a, coco["images"][:3]), (b, coco["images"][3:])):
+        src = json.loads((folder / "annotations.json").read_text())
+        for im, orig in zip(part, src["images"], strict=True):
+            assert (out / "images" / im["file_name"]).read_bytes() == (
+                folder / "images" / orig["file_name"]
+            ).read_bytes()
+            mine = [(x["category_id"], x["bbox"]) for x in coco["annotations"] if x["image_id"] == im["id"]]
+            theirs = [
+                (x["category_id"], x["bbox"]) for x in src["annotations"] if x["image_id"] == orig["id"]
+            ]
+            assert mine == theirs
+    assert main(["sandbox", "detection-from-demos", "--out", str(tmp_path / "none"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "nothing to write" in err and "Traceback" not in err
+
+
+def test_detection_scenes_show_empty_and_added_text_areas_without_changing_the_apps() -> None:
+    import random
+
+    from agent.envs.sandbox.scene import vary_text_areas
+    from agent.envs.sandbox.spec import walk_app
+    from agent.envs.sandbox.templates import make_spec
+
+    def areas(spec: dict) -> list[dict]:
+        return [n for n in walk_app(spec) if n.get("type") == "text_area"]
+
+    texts = []
+    for k in range(40):
+        spec = make_spec("editor", k)
+        before = json.dumps(make_spec("editor", k), sort_keys=True)
+        vary_text_areas(spec, random.Random(k))
+        (node,) = areas(spec)
+        texts.append(node["text"])
+        node["text"] = json.loads(before)["windows"][0]["body"]["children"][0]["text"]
+        assert json.dumps(spec, sort_keys=True) == before  # only the text changed
+    assert "" in texts and any(0 < len(t) < 80 for t in texts) and any(len(t) > 100 for t in texts)
+
+    added = 0
+    for k in range(20):
+        spec = make_spec("login", k)
+        assert not areas(spec)
+        column = spec["windows"][0]["body"]
+        column = column.get("child", column)
+        last = column["children"][-1]
+        vary_text_areas(spec, random.Random(k), add=1.0)
+        found = areas(spec)
+        if found:
+            added += 1
+            assert found[0] in column["children"]  # in the app's main column
+            if last["type"] == "hbox":  # above the buttons row, as apps place a message body
+                assert column["children"][-1] is last
+        vary_text_areas(spec := make_spec("login", k), random.Random(k), add=0.0)
+        assert not areas(spec)
+    assert added >= 15

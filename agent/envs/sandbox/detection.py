@@ -354,7 +354,7 @@ def detection_from_traces(
     *,
     per_episode: int = 2,
     seed: int = 0,
-    include: str | os.PathLike[str] | None = None,
+    include: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Detector data from recorded sandbox episodes: the screens an agent actually meets.
@@ -363,7 +363,8 @@ def detection_from_traces(
     item are rare there, while every task walks through them. Each episode gives ``per_episode`` of its
     frames (drawn by ``seed``, without repeats) labelled with the ground-truth elements its steps
     recorded. Frames are hard-linked into ``out/images`` (copied across file systems). ``include`` adds
-    another COCO folder's frames and labels, so one folder holds the whole training set.
+    other COCO folders' frames and labels (one folder or a list), so one folder holds the whole training
+    set; with no episodes it only merges them.
 
     Only sandbox traces of the train or val split qualify: their elements are the sandbox's ground
     truth, and a held-out episode would leak held-out templates into training.
@@ -374,24 +375,28 @@ def detection_from_traces(
 
     if per_episode < 1:
         raise DeskpilotError("--per-episode must be at least 1")
+    includes = [include] if isinstance(include, str | os.PathLike) else list(include or [])
+    if not sources and not includes:
+        raise DeskpilotError("nothing to write: give recorded episodes, --include folders, or both")
     out = Path(out)
-    episodes = _episode_dirs([Path(s) for s in sources])
+    episodes = _episode_dirs([Path(s) for s in sources]) if sources else []
     (out / "images").mkdir(parents=True, exist_ok=True)
     images: dict[int, dict] = {}
     anns: dict[int, list[dict]] = {}
-    if include is not None:
+    for k, folder in enumerate(Path(f) for f in includes):
         from vision.data import load_coco
 
-        base = load_coco(Path(include))
+        base = load_coco(folder)
         by_image: dict[int, list[dict]] = {}
         for a in base["annotations"]:
             by_image.setdefault(a["image_id"], []).append(a)
+        prefix = "base" if k == 0 else f"base{k + 1}"
         for im in base["images"]:
-            src = Path(include) / im["file_name"]
+            src = folder / im["file_name"]
             if not src.is_file():
-                src = Path(include) / "images" / im["file_name"]
+                src = folder / "images" / im["file_name"]
             index = len(images)
-            name = f"base_{Path(im['file_name']).name}"
+            name = f"{prefix}_{Path(im['file_name']).name}"
             _link(src, out / "images" / name)
             images[index] = {**im, "id": index + 1, "file_name": name}
             anns[index] = [{**a, "image_id": index + 1} for a in by_image.get(im["id"], [])]

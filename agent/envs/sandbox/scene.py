@@ -151,6 +151,38 @@ def place(
         frame.show()
 
 
+TEXT_AREA_LABELS = ("Notes", "Notes:", "Comments:", "Description", "Message:", "Details:", "Remarks")
+
+
+def vary_text_areas(spec: dict[str, Any], rng: random.Random, *, add: float = 0.25) -> None:
+    """Text areas as apps show them, not only as the templates fill them (detection scenes only).
+
+    The templates' one text area (the editor's) always holds a paragraph, so a detector trained on them
+    had never seen an empty or one-line editor: held-out apps' empty message bodies and comment boxes
+    scored AP@0.5 0.20. Here an existing text area is emptied or cut to one line half the time, and with
+    probability ``add`` an app without one gets one (sometimes under a label) in its main column.
+    Draws only from ``rng``, so the scene's own draws, and tasks, are unchanged.
+    """
+    from agent.envs.sandbox.spec import walk_app
+
+    areas = [n for n in walk_app(spec) if n.get("type") == "text_area"]
+    for node in areas:
+        if rng.random() < 0.5:
+            node["text"] = "" if rng.random() < 0.6 else V.sentence(rng, 2, 8)
+    if areas or rng.random() >= add:
+        return
+    body = spec["windows"][0]["body"]
+    column = body.get("child") if body.get("type") == "scroll" else body
+    if not isinstance(column, dict) or column.get("type") != "vbox" or not column.get("children"):
+        return
+    kids = column["children"]
+    at = rng.randint(0, len(kids) - 1) if kids[-1].get("type") == "hbox" else rng.randint(0, len(kids))
+    node = {"type": "text_area", "name": "notes", "height": rng.randint(40, 160),
+            "text": "" if rng.random() < 0.6 else V.sentence(rng, 2, 10)}  # fmt: skip
+    new = [node] if rng.random() < 0.5 else [{"type": "label", "text": rng.choice(TEXT_AREA_LABELS)}, node]
+    kids[at:at] = new
+
+
 def random_scene(seed: str | int, templates: list[str], max_windows: int = 4) -> Scene:
     """A detection scene: random screen, style, desktop and 1..max_windows apps (topmost last)."""
     ensure_app()
@@ -172,6 +204,7 @@ def random_scene(seed: str | int, templates: list[str], max_windows: int = 4) ->
         theme = base if rng.random() < 0.75 else replace(random_theme(rng, fonts), sheet="")
         name = rng.choice(templates)
         spec = make_spec(name, rng.randrange(10**9))
+        vary_text_areas(spec, random.Random(f"vary:{seed}:{i}"))
         app = App(spec, desk, theme, rng)
         place(app, rng, spec, theme, cascade=i if cascade else None)
         scene.apps.append(app)
