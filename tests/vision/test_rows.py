@@ -253,3 +253,42 @@ def test_a_column_takes_the_kind_its_detections_vote_for(lists):
     assert len(out) == 6 and {e.kind for e in out} == {"list_item"}  # 2.5 against 0.7
     dets = [Element(e.box, "menu_item" if i < 4 else "list_item", 0.5) for i, e in enumerate(items[:6])]
     assert {e.kind for e in RowSnapper(grow=0)(image, dets)} == {"menu_item"}
+
+
+@pytest.fixture(scope="module")
+def radio_groups() -> list[tuple[np.ndarray, list[Element]]]:
+    """(screen, a vertical radio group's options) of held-out survey screens: rows of text in a form."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+
+    out = []
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 600, seed=0, families=["pick_radio"]):
+            if st.template != "survey" or len(out) >= 8:
+                continue
+            obs = env.reset(st)
+            groups: dict[str, list[Element]] = {}
+            for e in obs.elements:
+                if e.kind == "radio":
+                    groups.setdefault(e.state.get("group"), []).append(e)
+            for options in groups.values():
+                if len({round(e.box[1]) for e in options}) >= 3:
+                    out.append((obs.image, sorted(options, key=lambda e: e.box[1])))
+    assert len(out) >= 8
+    return out
+
+
+def test_weak_rows_over_a_form_do_not_grow_over_its_other_lines(radio_groups):
+    """Two weak "menu items" across a survey's radio rows (as the detector reports them, 0.40): the
+    column must not grow over the group titles, headings and other groups below, whose text starts
+    elsewhere or lies beyond a frame line. Before every column was held to its first row's alignment, 12
+    of the survey's 15 lines came back as menu items."""
+    strays = []
+    for image, options in radio_groups:
+        x1 = options[0].box[0] - 12
+        x2 = min(image.shape[1] - 1, options[0].box[0] + 380)
+        dets = [Element((x1, e.box[1], x2, e.box[3]), "menu_item", 0.4) for e in options[:2]]
+        out = RowSnapper()(image, dets)
+        top, bottom = options[0].box[1] - 2, options[-1].box[3] + 2
+        strays.append(sum(1 for e in out if not top <= e.center[1] <= bottom))
+    assert max(strays) <= 1 and sum(strays) <= 2, strays

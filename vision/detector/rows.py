@@ -18,7 +18,7 @@ kind and the column's median score).
 
 The column also grows past its first and last detections over the rows that continue it: bands at the
 column's pitch (gaps no wider than twice the usual one or half a row, bands no taller than 1.6 rows) on
-the same background.
+the same background, whose text starts where the first detected row's does, with no line between.
 The detector often finds only the first rows of an open combo popup (5 of 9, 'India' among the missed),
 and a policy cannot pick a row it is not shown. A separator, the list's frame or another background
 ends the growth.
@@ -122,9 +122,11 @@ class RowSnapper:
             return column  # not lines of text
         first, last = inside[0], inside[-1]
         if grow:
-            # one detection says little about the column's pitch, so its rows must also start their text
-            # where its row does (a menu's items are left-aligned; text under the popup is not)
-            align = _ink_start(crop, found[first], cy1 + oy) if len(column) == 1 else None
+            # a popup's rows start their text where its first detected row does (a menu's items are
+            # left-aligned; text under the popup is not), and no frame line or separator cuts them: without
+            # this a column of weak rows (0.40) grew over a survey's radio rows and group titles, 15 false
+            # menu items (held-out 200: mAP 0.7544 -> 0.7567, menu_item AP@0.5 0.693 -> 0.724 with it)
+            align = _ink_start(crop, found[first], cy1 + oy)
             first, last = self._grow(crop, found, first, last, height, cy1 + oy, grow, align)
         bands = found[first : last + 1]
         edges = row_edges(bands, height)
@@ -194,11 +196,10 @@ class RowSnapper:
             if align is None:
                 return True
             gap_rows = crop[int(a[1] - y0) : int(b[0] - y0)]
-            if gap_rows.size:
-                off = np.abs(gap_rows.mean(axis=1) - background)
-                line = (off > 3 * self.background_tolerance) | ((off > 10) & (gap_rows.std(axis=1) < 4))
-                if line.any():
-                    return False  # a frame line or a separator between them: the popup ends there
+            near = a if below else b  # the row the column goes on from
+            fill = float(np.median(crop[int(near[0] - y0) : int(near[1] - y0)]))
+            if gap_rows.size and self._line_across(gap_rows, looks, fill, from_top=below):
+                return False  # a frame line or a separator between them: the popup ends there
             own = span[0][1] - span[0][0]
             start = _ink_start(crop, b, y0)
             tall = max(b[1] - b[0], own) / max(1.0, min(b[1] - b[0], own))
@@ -213,6 +214,26 @@ class RowSnapper:
                 break
             last += 1
         return first, last
+
+    def _line_across(self, gap: np.ndarray, looks: list[float], fill: float, from_top: bool) -> bool:
+        """Whether a frame line or a separator crosses ``gap`` (grey rows between two bands): a row unlike
+        every background the column shows (``looks``), flat or far off. The row the column goes on from
+        (``fill``, its median grey; ``from_top``: it is above the gap) may be the selected one, whose
+        highlight runs into the gap and ends in a 1-2 px border before the next row's background; that
+        border is no line across the column. (A separator has the same background on both sides.)"""
+        tol = self.background_tolerance
+        means = gap.mean(axis=1)
+        off = np.min([np.abs(means - m) for m in looks], axis=0)
+        line = (off > 3 * tol) | ((off > 10) & (gap.std(axis=1) < 4))
+        order = list(range(len(means))) if from_top else list(range(len(means) - 1, -1, -1))
+        k = 0
+        while k < len(order) and abs(means[order[k]] - fill) <= tol:
+            k += 1
+        border = [i for i in order[k : k + 2] if line[i]]
+        after = order[k + len(border)] if k + len(border) < len(order) else None
+        if k and border and after is not None and not line[after] and abs(means[after] - fill) > tol:
+            line[border] = False
+        return bool(line.any())
 
     @staticmethod
     def _claims(column: list[Element], edges: list[tuple[float, float]]) -> list[list[Element]]:
