@@ -336,11 +336,8 @@ SLIDER_READ_ERRORS: tuple[tuple[int, float], ...] = ((0, 0.9), (1, 0.09), (2, 0.
 
 def slider_read_error(rng: random.Random) -> int:
     """A signed read error in points, drawn from `SLIDER_READ_ERRORS`."""
-    u, off = rng.random(), 0
-    for off, p in SLIDER_READ_ERRORS:
-        if u < p:
-            break
-        u -= p
+    points, chances = zip(*SLIDER_READ_ERRORS, strict=True)
+    off = rng.choices(points, weights=chances)[0]
     return off if off == 0 or rng.random() < 0.5 else -off
 
 
