@@ -329,8 +329,9 @@ def as_detected(
 
 #: How many points of percent perception's slider read is off, and how often: `vision.widget_state` read
 #: 270 rendered held-out and validation sliders exactly 91% of the time and within a point 99% (session 21).
-#: The Gaussian it replaces (sd 1.5 points: exact a quarter of the time) taught the policy that a value a
-#: point or two off is set: runs/policy_s20b finished a held-out slider read, rightly, at 66 for 67.
+#: The Gaussian it replaces (sd 1.5 points: exact a quarter of the time) put the expert's Finished on reads a
+#: point or two off, which can teach that such a value is set (runs/policy_s20b finished a held-out slider
+#: read, rightly, at 66 for 67; that this noise is the cause is not shown).
 SLIDER_READ_ERRORS: tuple[tuple[int, float], ...] = ((0, 0.9), (1, 0.09), (2, 0.01))
 
 
