@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from agent.errors import DeskpilotError
-from agent.types import Element, Task, TypeText
+from agent.types import Drag, Element, Hotkey, Task, TypeText
 from policies.transformer.configuration_transformer import TransformerPolicyConfig
 from policies.transformer.modeling_transformer import TransformerPolicyModel
 from policies.transformer.policy_transformer import save_pretrained
@@ -79,6 +79,9 @@ class TrainConfig:
     reword: float = 0.0
     # unseen layouts: per episode probability of extra widgets no step acts on (`add_clutter`)
     clutter: float = 0.0
+    # per episode probability that its slider drags land a few points off and arrow keys fix them
+    # (`nudge_sliders`)
+    nudge: float = 0.0
     # DAgger: rounds after BC, episodes per round, steps trained after each round
     dagger_rounds: int = 0
     dagger_episodes: int = 200
@@ -712,6 +715,62 @@ def add_clutter(rec: EpisodeRecord, rng: random.Random, max_groups: int = 3) -> 
     return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
 
 
+#: How far a nudged drag lands from its value (`nudge_sliders`), in the slider's steps, and how often.
+NUDGE_OFFSETS: tuple[tuple[int, float], ...] = ((1, 0.6), (2, 0.25), (3, 0.15))
+
+
+def nudge_sliders(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
+    """Drags of a slider that land a point or a few short or past the value, and the arrow keys that fix
+    them: after each such drag, one step per point off showing the slider (and the number beside it) that
+    far from the value, labelled Right or Left as the expert labels them, then the episode goes on.
+
+    The sandbox's drags land exactly, so its demonstrations never press an arrow on a slider; on the
+    detector's boxes, a pixel or two off, a drag lands a point away (held-out "67" became 66), and a
+    policy that never saw a fix either finishes there or drags again to the same place."""
+    points, chances = zip(*NUDGE_OFFSETS, strict=True)
+    steps: list[StepRecord] = []
+    for i, st in enumerate(rec.steps):
+        steps.append(st)
+        t = st.label_target
+        if not (isinstance(st.label, Drag) and t is not None and t.kind == "slider") or i + 1 >= len(
+            rec.steps
+        ):
+            continue
+        nxt = rec.steps[i + 1]
+        landed = next((e for e in nxt.elements if e.kind == "slider" and e.box == t.box), None)
+        value = (landed.state or {}).get("value") if landed is not None else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        lo, hi = landed.state.get("min", 0), landed.state.get("max", 100)
+        off = rng.choices(points, weights=chances)[0] * rng.choice((-1, 1))
+        off = off if lo <= value + off <= hi else -off
+        if not lo <= value + off <= hi:
+            continue
+        shown = _shown_value(nxt.elements, landed, value)
+        for r in range(off, 0, -1) if off > 0 else range(off, 0):
+            slider = dataclasses.replace(landed, state={**landed.state, "value": value + r})
+            els = [
+                slider if e is landed else dataclasses.replace(e, text=str(value + r)) if e is shown else e
+                for e in nxt.elements
+            ]
+            steps.append(StepRecord(els, Hotkey(("left" if r > 0 else "right",)), slider))
+    if len(steps) == len(rec.steps):
+        return rec
+    return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
+
+
+def _shown_value(elements: list[Element], slider: Element, value: int) -> Element | None:
+    """The label showing ``slider``'s value beside it, on its row to its right, if any."""
+    _, y1, x2, y2 = slider.box
+    mid = (y1 + y2) / 2
+    beside = [
+        e
+        for e in elements
+        if e.kind == "label" and e.text == str(value) and e.box[1] <= mid <= e.box[3] and e.box[0] >= x2 - 2
+    ]
+    return min(beside, key=lambda e: e.box[0], default=None)
+
+
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
@@ -810,6 +869,8 @@ class Trainer:
             changed = add_clutter(changed, self.rng)
         if tc.reword > 0 and self.rng.random() < tc.reword:
             changed = reword(changed, self.rng)
+        if tc.nudge > 0 and self.rng.random() < tc.nudge:
+            changed = nudge_sliders(changed, self.rng)
         if tc.as_detected > 0 and self.rng.random() < tc.as_detected:
             changed = as_detected(changed, self.rng, reads=tc.as_detected_reads)
         if changed is not rec:

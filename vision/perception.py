@@ -31,7 +31,7 @@ import numpy as np
 
 from agent.types import Element, Observation
 from vision.detector.postprocess import suppress_duplicates
-from vision.widget_state import read_enabled, read_focus, read_placeholders, read_states
+from vision.widget_state import read_enabled, read_focus, read_placeholders, read_shown_values, read_states
 
 
 @dataclass
@@ -234,6 +234,7 @@ class Perception:
             self.ocr.read_elements(image, elements, origin)
         if self.read_state:
             read_states(image, elements, origin, getattr(self.detector, "checks", None))
+            read_shown_values(elements)
             read_enabled(image, elements, origin)
             read_placeholders(image, elements, origin)
             read_focus(image, elements, origin)
@@ -274,6 +275,7 @@ class Perception:
             suppress_duplicates(kept + new) if self.dedupe else sorted(kept + new, key=lambda e: -e.score)
         )
         if self.read_state:  # judged against the screen (a button's row, the labels), kept elements included
+            read_shown_values(elements)
             read_enabled(image, elements, origin)
             read_placeholders(image, elements, origin)
             read_focus(image, elements, origin)

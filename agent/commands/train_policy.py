@@ -66,6 +66,11 @@ def policy(
     clutter: float = typer.Option(
         0.0, "--clutter", help="Per-episode probability of extra widgets no step acts on (unseen layouts)."
     ),
+    nudge: float = typer.Option(
+        0.0,
+        "--nudge",
+        help="Per-episode probability that slider drags land a few points off and keys fix them.",
+    ),
     dagger_rounds: int = typer.Option(0, "--dagger-rounds", help="DAgger rounds after behaviour cloning."),
     dagger_episodes: int = typer.Option(200, "--dagger-episodes", help="Sandbox episodes per DAgger round."),
     dagger_steps: int = typer.Option(1000, "--dagger-steps", help="Optimiser steps after each DAgger round."),
@@ -103,7 +108,7 @@ def policy(
         raise typer.BadParameter("give --data (expert traces) or --resume")
     tc = TrainConfig(data=[str(p) for p in data or []], val_data=[str(p) for p in val or []], out=str(out),
                      steps=steps, batch_episodes=batch, lr=lr, drop_elements=drop, jitter=jitter, as_detected=as_detected, as_detected_reads=as_detected_reads, rename=rename,
-                     rename_unrelated=rename_unrelated, rename_novel=rename_novel, rename_decoy=rename_decoy, hide_heldout=hide_heldout, reword=reword, clutter=clutter, dagger_rounds=dagger_rounds,
+                     rename_unrelated=rename_unrelated, rename_novel=rename_novel, rename_decoy=rename_decoy, hide_heldout=hide_heldout, reword=reword, clutter=clutter, nudge=nudge, dagger_rounds=dagger_rounds,
                      dagger_episodes=dagger_episodes, dagger_steps=dagger_steps, dagger_elements=dagger_elements,
                      detector=str(detector or ""), dagger_share=dagger_share, max_episode_steps=max_episode_steps,
                      threads=threads, seed=seed, init_from=str(init_from or ""))  # fmt: skip
@@ -124,6 +129,7 @@ def policy(
             ("reword", reword),
             ("rename", rename),
             ("clutter", clutter),
+            ("nudge", nudge),
             ("as_detected", as_detected),
             ("dagger_share", dagger_share),
         ):

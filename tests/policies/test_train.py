@@ -632,3 +632,87 @@ def test_as_detected_keeps_a_slider_value_as_perception_reads_it_in_percent():
     assert 0.8 < values.count(40) / len(values) < 0.97
     blind = as_detected(rec, random.Random(0), confuse=0.0, spurious=0, reads=False)
     assert blind.steps[0].elements[0].state == {}
+
+
+def _slider_episode(value: int, target: int) -> EpisodeRecord:
+    """A drag from ``value`` to ``target`` then Finished, with the number shown beside the slider."""
+    from agent.types import Drag
+
+    def screen(v: int) -> list[Element]:
+        return [
+            Element((10, 10, 60, 26), "label", text="Volume:", id=0),
+            Element(
+                (70, 10, 250, 26), "slider", state={"value": v, "min": 0, "max": 100, "name": "vol"}, id=1
+            ),
+            Element((256, 10, 272, 26), "label", text=str(v), id=2),
+        ]
+
+    before, after = screen(value), screen(target)
+    return EpisodeRecord(
+        f"Set Volume to {target}.",
+        (640, 400),
+        [StepRecord(before, Drag(100, 18, 180, 18), before[1]), StepRecord(after, Finished(True), None)],
+    )
+
+
+def test_nudge_sliders_adds_the_arrow_keys_that_fix_a_drag_landing_off():
+    from agent.types import Hotkey
+    from policies.train import nudge_sliders
+
+    rec = _slider_episode(10, 67)
+    offs = set()
+    for k in range(60):
+        steps = nudge_sliders(rec, random.Random(k)).steps
+        assert steps[0] is rec.steps[0] and steps[-1] is rec.steps[-1]  # the drag and the finish stay
+        fixes = steps[1:-1]
+        assert 1 <= len(fixes) <= 3
+        off = fixes[0].elements[1].state["value"] - 67
+        offs.add(off)
+        for n, st in enumerate(fixes):
+            value = st.elements[1].state["value"]
+            assert value == 67 + off - n * (1 if off > 0 else -1)  # one point nearer each press
+            assert st.elements[2].text == str(value)  # the number beside it follows
+            assert st.label == Hotkey(("left",) if value > 67 else ("right",))
+            assert st.label_target is st.elements[1]
+        ep = encode_episode(nudge_sliders(rec, random.Random(k)), TransformerPolicyConfig(**TINY))
+        assert all(t == 1 for t in ep["labels"]["tgt"][1 : len(fixes) + 1])  # each press points at the slider
+    assert {-1, 1, 2} <= offs and max(abs(o) for o in offs) <= 3
+
+
+def test_nudge_sliders_stays_in_range_and_leaves_other_episodes_alone(demos: Path):
+    from policies.train import nudge_sliders
+
+    for k in range(30):
+        steps = nudge_sliders(_slider_episode(50, 100), random.Random(k)).steps
+        assert all(st.elements[1].state["value"] < 100 for st in steps[1:-1])  # only below the top
+    for rec in load_records([demos]):
+        assert nudge_sliders(rec, random.Random(0)) is rec  # no slider drag: nothing to fix
+
+
+def test_arrow_keys_move_a_dragged_sandbox_slider_one_point_each():
+    """What `nudge_sliders` teaches holds in the sandbox: after a drag, Right and Left move the value by
+    one."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Drag, Hotkey
+    from policies.scripted import slider_point
+
+    st = generate_split("train", 1, families=["set_slider"])[0]
+    with SandboxEnv() as env:
+        obs = env.reset(st)
+        name = st.plan[0]["name"]
+        s = next(e for e in obs.elements if e.kind == "slider" and e.state.get("name") == name)
+        x, y = slider_point(s.box, s.state["value"], 0, 100)
+        to = 40 if s.state["value"] > 60 else 80
+        env.act(Drag(x, y, slider_point(s.box, to, 0, 100)[0], y))
+
+        def value() -> int:
+            return next(e for e in env.observe().elements if e.state.get("name") == name).state["value"]
+
+        landed = value()
+        assert abs(landed - to) <= 1
+        env.act(Hotkey(("right",)))
+        assert value() == landed + 1
+        env.act(Hotkey(("left",)))
+        env.act(Hotkey(("left",)))
+        assert value() == landed - 1

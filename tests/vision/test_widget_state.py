@@ -358,3 +358,73 @@ def test_a_stroke_of_a_fields_faded_hint_is_not_a_cursor(first_screens, typing_s
     assert hinted >= 100 and focused >= 5, (hinted, focused)
     assert false == 0, (false, hinted)
     assert found >= 0.7 * focused, (found, focused)
+
+
+# ------------------------------------------------------------------------------ numbers beside sliders
+def _slider_row(
+    value: int, shown: str, kind: str = "label", dx: float = 6.0, dy: float = 0.0
+) -> list[Element]:
+    slider = Element(
+        (100, 50, 280, 66), "slider", 0.9, state={"value": value, "min": 0, "max": 100, "read": "pixels"}
+    )
+    number = Element((280 + dx, 51 + dy, 300 + dx, 65 + dy), kind, 0.8, shown)
+    return [slider, number]
+
+
+def test_a_number_beside_a_slider_is_its_value():
+    from vision.widget_state import read_shown_values
+
+    for shown, kind in (("67", "label"), ("67%", "label"), ("67", "checkbox")):  # a lone number: "checkbox"
+        els = _slider_row(66, shown, kind)
+        read_shown_values(els)
+        assert els[0].state["value"] == 67 and els[0].state["read"] == "label"
+
+
+def test_numbers_elsewhere_or_far_from_the_handle_leave_the_pixels_read():
+    from vision.widget_state import read_shown_values
+
+    for els in (
+        _slider_row(66, "57"),  # 9 points from the handle: a leading "1" cut off, or another range
+        _slider_row(66, "67", dy=30),  # on another row
+        _slider_row(66, "67", dx=80),  # too far right
+        _slider_row(66, "67 px"),  # not a bare number
+        _slider_row(66, "67", kind="button"),
+    ):
+        read_shown_values(els)
+        assert els[0].state["value"] == 66 and els[0].state["read"] == "pixels"
+    els = [*_slider_row(66, "67"), Element((282, 52, 292, 64), "label", 0.5, "65")]
+    read_shown_values(els)
+    assert els[0].state["value"] == 65  # the nearest number wins
+
+
+def test_perception_reads_the_number_beside_rendered_sliders_exactly():
+    """Real sandbox screens and real OCR, the detector replaced by the screens' own boxes: every slider's
+    value is the number shown beside it, where the handle's position alone is now and then a point off."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Observation
+    from vision.detector import Detector
+    from vision.ocr import OCR
+    from vision.perception import Perception
+
+    class Exact:
+        config = Detector.load("weights/detector").config
+
+        def __init__(self):
+            self.truth: list[Element] = []
+
+        def detect(self, images, **_):
+            return [[Element(e.box, e.kind, 0.9) for e in self.truth]]
+
+    detector, ocr = Exact(), OCR()
+    read = exact = 0
+    with SandboxEnv() as env:
+        for st in generate_split("heldout", 300, seed=0, families=["set_slider"])[:8]:
+            obs = env.reset(st)
+            detector.truth = obs.elements
+            out = Perception(detector, ocr)(Observation(obs.image))
+            for e in (e for e in out if e.kind == "slider"):
+                gt = next(t for t in obs.elements if t.box == e.box)
+                read += e.state.get("read") == "label"
+                exact += e.state["value"] == gt.state["value"]
+    assert read >= 8 and exact == read
