@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.types import Element, Observation
-from vision.detector.postprocess import suppress_duplicates
+from vision.detector.postprocess import drop_field_text_repeats, suppress_duplicates
 from vision.widget_state import read_enabled, read_focus, read_placeholders, read_shown_values, read_states
 
 
@@ -60,7 +60,8 @@ class Perception:
             ``state["placeholder"]``), the field showing a text cursor (``focused``), and checkbox/radio
             states when the detector carries a check reader (``detector.checks``, loaded from
             ``check_reader.safetensors`` beside its weights).
-        dedupe: drop detections that repeat a surer one of the same kind (`suppress_duplicates`).
+        dedupe: drop detections that repeat a surer one of the same kind (`suppress_duplicates`), and
+            labels repeating the text of a surer field they lie in (`drop_field_text_repeats`).
         cell: diff grid cell size in pixels.
         diff_threshold: a cell counts as changed when its mean absolute difference (0-255) exceeds this.
         margin: pixels added around the changed rectangle before re-detecting it.
@@ -232,6 +233,7 @@ class Perception:
         t2 = time.perf_counter()
         if self.ocr is not None:
             self.ocr.read_elements(image, elements, origin)
+            elements = drop_field_text_repeats(elements) if self.dedupe else elements
         if self.read_state:
             read_states(image, elements, origin, getattr(self.detector, "checks", None))
             read_shown_values(elements)
@@ -274,6 +276,7 @@ class Perception:
         elements = (
             suppress_duplicates(kept + new) if self.dedupe else sorted(kept + new, key=lambda e: -e.score)
         )
+        elements = drop_field_text_repeats(elements) if self.dedupe else elements
         if self.read_state:  # judged against the screen (a button's row, the labels), kept elements included
             read_shown_values(elements)
             read_enabled(image, elements, origin)

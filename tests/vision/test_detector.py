@@ -236,6 +236,26 @@ def test_a_menu_item_around_surer_menu_titles_is_dropped():
     assert surer_item in suppress_duplicates([surer_item, edit])
 
 
+def test_a_label_repeating_a_surer_fields_text_inside_it_is_dropped():
+    from agent.types import Element
+    from vision.detector.postprocess import drop_field_text_repeats
+
+    # held-out task 264: the spin box "8 min" found again as a weak label inside it
+    spin = Element((978, 240, 1195, 262), "spin", 0.73, "8 min")
+    repeat = Element((982, 242, 1022, 260), "label", 0.37, "8 min")
+    caption = Element((898, 243, 951, 260), "label", 0.91, "Retries:")  # beside the field, not in it
+    combo = Element((979, 211, 1195, 234), "combo", 0.87, "Italiano")
+    part = Element((983, 214, 1035, 231), "label", 0.36, "italiano")  # case aside, the same text
+    other = Element((1100, 214, 1190, 231), "label", 0.3, "Deutsch")  # not the field's text: stays
+    surer = Element((982, 242, 1022, 260), "label", 0.9, "8 min")  # surer than the field: stays
+    els = [spin, repeat, caption, combo, part, other]
+    assert drop_field_text_repeats(els) == [spin, caption, combo, other]
+    assert drop_field_text_repeats([spin, surer]) == [spin, surer]
+    blank = Element(spin.box, "spin", 0.73)  # OCR read nothing in the field: nothing to repeat
+    assert drop_field_text_repeats([blank, repeat]) == [blank, repeat]
+    assert drop_field_text_repeats([]) == []
+
+
 def test_a_text_area_around_surer_widgets_is_dropped():
     from agent.types import Element
     from vision.detector.postprocess import drop_text_boxes_around_widgets
