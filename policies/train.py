@@ -41,6 +41,7 @@ from policies.transformer.processor_transformer import (
     encode_episode,
     hotkey_name,
 )
+from vision.widget_state import number_beside, shown_numbers
 
 
 @dataclass
@@ -729,14 +730,11 @@ def nudge_sliders(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
     policy that never saw a fix either finishes there or drags again to the same place."""
     points, chances = zip(*NUDGE_OFFSETS, strict=True)
     steps: list[StepRecord] = []
-    for i, st in enumerate(rec.steps):
+    for st, nxt in zip(rec.steps, [*rec.steps[1:], None], strict=True):
         steps.append(st)
         t = st.label_target
-        if not (isinstance(st.label, Drag) and t is not None and t.kind == "slider") or i + 1 >= len(
-            rec.steps
-        ):
+        if nxt is None or not isinstance(st.label, Drag) or t is None or t.kind != "slider":
             continue
-        nxt = rec.steps[i + 1]
         landed = next((e for e in nxt.elements if e.kind == "slider" and e.box == t.box), None)
         value = (landed.state or {}).get("value") if landed is not None else None
         if not isinstance(value, int) or isinstance(value, bool):
@@ -746,7 +744,8 @@ def nudge_sliders(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
         off = off if lo <= value + off <= hi else -off
         if not lo <= value + off <= hi:
             continue
-        shown = _shown_value(nxt.elements, landed, value)
+        beside = number_beside(landed, shown_numbers(nxt.elements), value)
+        shown = beside[0] if beside is not None and beside[1] == value else None
         for r in range(off, 0, -1) if off > 0 else range(off, 0):
             slider = dataclasses.replace(landed, state={**landed.state, "value": value + r})
             els = [
@@ -757,18 +756,6 @@ def nudge_sliders(rec: EpisodeRecord, rng: random.Random) -> EpisodeRecord:
     if len(steps) == len(rec.steps):
         return rec
     return EpisodeRecord(rec.instruction, rec.screen, steps, rec.meta)
-
-
-def _shown_value(elements: list[Element], slider: Element, value: int) -> Element | None:
-    """The label showing ``slider``'s value beside it, on its row to its right, if any."""
-    _, y1, x2, y2 = slider.box
-    mid = (y1 + y2) / 2
-    beside = [
-        e
-        for e in elements
-        if e.kind == "label" and e.text == str(value) and e.box[1] <= mid <= e.box[3] and e.box[0] >= x2 - 2
-    ]
-    return min(beside, key=lambda e: e.box[0], default=None)
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

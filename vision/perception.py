@@ -233,7 +233,7 @@ class Perception:
         t2 = time.perf_counter()
         if self.ocr is not None:
             self.ocr.read_elements(image, elements, origin)
-            elements = drop_field_text_repeats(elements) if self.dedupe else elements
+        elements = drop_field_text_repeats(elements) if self.dedupe else elements
         if self.read_state:
             read_states(image, elements, origin, getattr(self.detector, "checks", None))
             read_shown_values(elements)

@@ -123,6 +123,32 @@ SHOWN_VALUE_KINDS = frozenset({"label", "checkbox"})
 _SHOWN_NUMBER = re.compile(r"^\s*(-?\d{1,3})\s*%?\s*$")
 
 
+def shown_numbers(elements: list[Element]) -> list[tuple[Element, int]]:
+    """The elements that show a bare number ("66", "66%"), each with it: candidates for `number_beside`."""
+    return [
+        (e, int(m.group(1)))
+        for e in elements
+        if e.kind in SHOWN_VALUE_KINDS and (m := _SHOWN_NUMBER.match(e.text or ""))
+    ]
+
+
+def number_beside(
+    slider: Element, numbers: list[tuple[Element, int]], value: float
+) -> tuple[Element, int] | None:
+    """The nearest of ``numbers`` (`shown_numbers`) written beside ``slider``: on its row, starting within
+    `SHOWN_VALUE_GAP` row heights of its right end, and within `SHOWN_VALUE_AGREES` points of ``value``."""
+    _, y1, x2, y2 = slider.box
+    height, mid = max(1.0, y2 - y1), (y1 + y2) / 2
+    near = [
+        (e, n)
+        for e, n in numbers
+        if e.box[1] <= mid <= e.box[3]
+        and -2.0 <= e.box[0] - x2 <= SHOWN_VALUE_GAP * height
+        and abs(n - value) <= SHOWN_VALUE_AGREES
+    ]
+    return min(near, key=lambda en: en[0].box[0], default=None)
+
+
 def read_shown_values(elements: list[Element]) -> None:
     """A slider whose value is written beside it takes that number (``"read": "label"``), in place.
 
@@ -130,31 +156,16 @@ def read_shown_values(elements: list[Element]) -> None:
     cannot tell a slider at 66 from one read a point low. The number OCR reads beside it is exact. Runs on
     the elements with their text, after `read_states`; a slider with no such number keeps the handle's
     read."""
-    numbers = [
-        (e, int(m.group(1)))
-        for e in elements
-        if e.kind in SHOWN_VALUE_KINDS and (m := _SHOWN_NUMBER.match(e.text or ""))
-    ]
+    numbers = shown_numbers(elements)
     if not numbers:
         return
     for s in elements:
         st = s.state or {}
         if s.kind != "slider" or st.get("read") not in ("pixels", "label"):
             continue
-        _, y1, x2, y2 = s.box
-        height, mid = max(1.0, y2 - y1), (y1 + y2) / 2
-        best = None
-        for e, n in numbers:
-            ex1, ey1, _, ey2 = e.box
-            gap = ex1 - x2
-            if not (ey1 <= mid <= ey2 and -2.0 <= gap <= SHOWN_VALUE_GAP * height):
-                continue
-            if abs(n - float(st["value"])) > SHOWN_VALUE_AGREES:
-                continue
-            if best is None or gap < best[0]:
-                best = (gap, n)
-        if best is not None:
-            s.state = {**st, "value": best[1], "read": "label"}
+        found = number_beside(s, numbers, float(st["value"]))
+        if found is not None:
+            s.state = {**st, "value": found[1], "read": "label"}
 
 
 # ----------------------------------------------------------------------------------- enabled or not

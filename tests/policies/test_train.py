@@ -662,7 +662,8 @@ def test_nudge_sliders_adds_the_arrow_keys_that_fix_a_drag_landing_off():
     rec = _slider_episode(10, 67)
     offs = set()
     for k in range(60):
-        steps = nudge_sliders(rec, random.Random(k)).steps
+        nudged = nudge_sliders(rec, random.Random(k))
+        steps = nudged.steps
         assert steps[0] is rec.steps[0] and steps[-1] is rec.steps[-1]  # the drag and the finish stay
         fixes = steps[1:-1]
         assert 1 <= len(fixes) <= 3
@@ -674,7 +675,7 @@ def test_nudge_sliders_adds_the_arrow_keys_that_fix_a_drag_landing_off():
             assert st.elements[2].text == str(value)  # the number beside it follows
             assert st.label == Hotkey(("left",) if value > 67 else ("right",))
             assert st.label_target is st.elements[1]
-        ep = encode_episode(nudge_sliders(rec, random.Random(k)), TransformerPolicyConfig(**TINY))
+        ep = encode_episode(nudged, TransformerPolicyConfig(**TINY))
         assert all(t == 1 for t in ep["labels"]["tgt"][1 : len(fixes) + 1])  # each press points at the slider
     assert {-1, 1, 2} <= offs and max(abs(o) for o in offs) <= 3
 
