@@ -39,6 +39,9 @@ def detector(
     edges: bool = typer.Option(
         True, "--edges/--no-edges", help="Move boxes' edges onto the pixels (the shipped edge refiner)."
     ),
+    panes: bool = typer.Option(
+        True, "--panes/--no-panes", help="Take text areas from the flat panes under the detector's hints."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """mAP@[.5:.95], mAP@0.5, per-class AP@0.5 and recall@100 on held-out sandbox screens."""
@@ -64,6 +67,8 @@ def detector(
         model.rows = None
     if not edges:
         model.set_edges(None)
+    if not panes:
+        model.panes = None
     folder = data if data is not None else heldout_folder(n, split, cache_dir)
     if data is None and not json_out:
         err_console.print(f"{split} set: {folder}")
