@@ -43,7 +43,11 @@ def qt_screen() -> tuple[np.ndarray, list[Element]]:
         QWidget,
     )
 
-    app = QApplication.instance() or QApplication([])
+    from agent.envs.sandbox.qt import ensure_app
+
+    # the sandbox's own application (offscreen, its fonts): a bare QApplication made here first had later
+    # sandbox screens drawn differently (a slider test after this module found 26 of its 39 ends, 29 alone)
+    app = ensure_app()
     # The sandbox sets the application's style and palette per screen; an earlier test's last theme must
     # not decide how this form looks, so it is drawn in Fusion with Fusion's own palette.
     style, palette = app.style().name(), app.palette()
@@ -231,7 +235,9 @@ def _line_edits(texts: list[str], width: int = 420) -> tuple[np.ndarray, list[tu
     """Real QLineEdits stacked in a form, grabbed offscreen: (image, their xyxy boxes)."""
     from PySide6.QtWidgets import QApplication, QLineEdit, QVBoxLayout, QWidget
 
-    app = QApplication.instance() or QApplication([])
+    from agent.envs.sandbox.qt import ensure_app
+
+    app = ensure_app()  # the sandbox's own application, as in `qt_screen`
     style, palette = app.style().name(), app.palette()
     app.setStyle("Fusion")
     QApplication.setPalette(app.style().standardPalette())
