@@ -148,3 +148,24 @@ def test_a_flat_panel_holding_a_widget_is_not_a_text_area():
     weak = dataclasses.replace(box, score=0.3)  # not sure of the widget: the pane is a text area's
     (area,) = [e for e in fit_text_areas(image, [hint, weak]) if e.kind == "text_area"]
     assert area.box == (50, 60, 301, 201)
+
+
+def test_a_band_of_a_gradient_is_no_pane_and_blank_bars_are_hints_but_drawn_ones_are_not():
+    # a desktop whose colour falls by one grey level every 12 rows, between two windows that reach from the
+    # top of the screen to its bottom, the right one holding an empty text area
+    image = np.repeat((200 - np.arange(400) // 12).astype(np.uint8)[:, None, None], 500, axis=1)
+    image = np.repeat(image, 3, axis=2).copy()
+    image[:, :150] = 236  # the left window
+    image[:, 250:] = 236  # the right one
+    image[100:181, 270:431] = 120  # the text area's frame
+    image[101:180, 271:430] = 255  # and its pane
+    on_desktop = Element((160, 205, 240, 215), "text_area", 0.4)
+    out = fit_text_areas(image, [on_desktop])
+    assert [(e.box, e.score) for e in out] == [(on_desktop.box, pytest.approx(0.4 * PaneRule().demote))]
+    bar = Element((275, 140, 425, 160), "progress", 0.3)  # a blank piece of the area called a progress bar
+    (area,) = fit_text_areas(image, [bar])
+    assert area.kind == "text_area" and area.box == (270, 100, 431, 181)
+    sure = dataclasses.replace(bar, score=0.6)  # a bar the detector is sure of is one
+    assert fit_text_areas(image, [sure]) == [sure]
+    image[140:160, 275:330] = (40, 160, 40)  # a drawn bar: its chunk is ink, not the pane's colour
+    assert fit_text_areas(image, [bar]) == [bar]

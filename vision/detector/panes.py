@@ -4,12 +4,14 @@ The detector finds text areas badly (AP@0.5 0.20 on the held-out screens): a tex
 an empty one fills with nothing but its base colour, so its queries find pieces of it (the part one tile
 saw) or call the blank space a list row. What the pixels say is plain: a text area is a rectangle of one
 flat colour (the palette's base, which no window background uses), bounded, at least a few lines high,
-holding at most text. `fit_text_areas` starts from each weak hint the detector gives (a text area or a
-list row at any score), takes the flat-colour region under it, and keeps it as one text area when the
-region is such a pane: big enough, mostly flat, closed on all sides, with no widget in it and no run of
-sure list rows (a list's pane looks the same until its rows are read). Hints inside the pane (pieces,
-blank "rows", the text's lines called labels) go, and text-area hints on no such pane lose half their
-score.
+holding at most text. `fit_text_areas` starts from each weak hint the detector gives (a text area at any
+score; a blank list row, progress bar or text field it is unsure of: the pieces of empty text areas it
+called so), takes the region of exactly the hint's main colour under it, and keeps it as one text area
+when the region is such a pane: big enough, mostly flat, closed on all sides, with no widget in it and
+no run of sure list rows (a list's pane looks the same until its rows are read). Hints inside the pane
+(pieces, blank "rows", the text's lines called labels) go, and text-area hints on no such pane lose half
+their score. "Exactly" matters: a desktop's gradient is bands of near-equal colour, and at a tolerance of
+2 grey levels per channel one band between two windows had come back as a text area.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ import numpy as np
 
 from agent.types import Element
 
-HINT_KINDS = ("text_area", "list_item")
+#: detections that may be pieces of a text area: text areas, and blank list rows, progress bars and text
+#: fields the detector is unsure of (validation screens: 15 more of 63 areas found from the last two)
+HINT_KINDS = ("text_area", "list_item", "progress", "text_field")
 # what may sit on a text area's pane: its text (read as labels, links or rows) and pieces of itself
 TEXT_KINDS = frozenset({"text_area", "list_item", "label", "link", "text_field"})
+# what goes from an accepted pane when the detector is unsure of it: those and the blank bars it saw there
+ON_PANE = TEXT_KINDS | frozenset(HINT_KINDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +42,9 @@ class PaneRule:
     min_mode: float = 0.4  # share of a hint's pixels in the pane colour
     max_screen: float = 0.4  # a region this big is a window or the desktop, not a widget
     sure: float = 0.5  # detections this sure are what they say
-    tolerance: int = 2  # per channel, for "the same colour"
+    tolerance: int = 1  # per channel, for "the same colour" (screens are drawn exactly)
     hint_min: float = 0.05
-    blank_row: float = 0.97  # a list-row hint counts only when this share of it is the pane's colour
+    blank_row: float = 0.97  # a hint of another kind counts only when this share of it is the pane's colour
     text_hint: float = 0.15  # a pane with text on it needs a text-area hint this sure
     demote: float = 0.5  # score factor of text-area hints on no pane
 
@@ -170,9 +176,9 @@ def fit_text_areas(
         if (
             e.kind not in HINT_KINDS
             or e.score < rule.hint_min
-            or (e.kind == "list_item" and e.score >= rule.sure)
+            or (e.kind != "text_area" and e.score >= rule.sure)
         ):
-            continue  # a sure row is a row
+            continue  # a sure row, bar or field is one
         local = (e.box[0] - ox, e.box[1] - oy, e.box[2] - ox, e.box[3] - oy)
         known = next((p for p, _ in panes.values() if _inside(local, p.box) >= 0.9), None)
         # a blank "row" is a hint; a row with text on it is a row (or a text area's line: its own hint)
@@ -193,7 +199,7 @@ def fit_text_areas(
     out: list[Element] = []
     for i, e in enumerate(elements):
         on_pane = any(_inside(e.box, s) >= 0.5 for s, _, _ in accepted)
-        if on_pane and (e.kind == "text_area" or (e.kind in TEXT_KINDS and e.score < rule.sure)):
+        if on_pane and (e.kind == "text_area" or (e.kind in ON_PANE and e.score < rule.sure)):
             continue
         out.append(dataclasses.replace(e, score=e.score * rule.demote) if i in failed and e.kind == "text_area"
                    else e)  # fmt: skip
