@@ -172,7 +172,7 @@ def bench_perception(
             ms.append((time.perf_counter() - t) * 1000)
             counts.append(len(found))
         out["edges_alone"] = {**_summary(ms), "elements_median": int(statistics.median(counts))}
-    if getattr(detector, "panes", None) is not None:
+    if detector.panes is not None:
         # the text-area rule's share (`vision.detector.panes`): weak hints decoded and merged, panes filled
         rule = detector.panes
         detector.panes = None

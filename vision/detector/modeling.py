@@ -277,6 +277,9 @@ class Detector(nn.Module):
         if self.panes is not None and self.panes.hint_min < score_threshold:
             floor = self.panes.hint_min
         levels = tuple(t for t in (score_threshold, sure) if t is not None and t > floor)
+        ratios = [screen_scale] * len(images) if np.isscalar(screen_scale) else list(screen_scale)
+        if len(ratios) != len(images):
+            raise ValueError(f"{len(ratios)} screen scales for {len(images)} images")
         from vision.detector.postprocess import (
             combo_popup_rows,
             demote_handleless_sliders,
@@ -290,9 +293,6 @@ class Detector(nn.Module):
             if scale is not None:
                 scales = [scale] * len(images)
             else:
-                ratios = [screen_scale] * len(images) if np.isscalar(screen_scale) else list(screen_scale)
-                if len(ratios) != len(images):
-                    raise ValueError(f"{len(ratios)} screen scales for {len(images)} images")
                 scales = [
                     self.config.scale_for(im.shape[1::-1], r) for im, r in zip(images, ratios, strict=True)
                 ]
@@ -315,7 +315,6 @@ class Detector(nn.Module):
         if rows is not None:
             found = [rows(image, elements, origin) for image, elements in zip(images, found, strict=True)]
         if self.edges is not None:  # after the rows: it places a snapped row's frame to the pixel
-            ratios = [screen_scale] * len(images) if np.isscalar(screen_scale) else list(screen_scale)
             found = [
                 self.edges.refine(image, elements, origin, float(r))
                 for image, elements, r in zip(images, found, ratios, strict=True)
@@ -340,7 +339,6 @@ class Detector(nn.Module):
             ]
         found = [combo_popup_rows(elements) for elements in found]
         if self.panes is not None:
-            ratios = [screen_scale] * len(images) if np.isscalar(screen_scale) else list(screen_scale)
             found = [
                 fit_text_areas(image, elements, origin, float(r), self.panes, weak)
                 for image, elements, weak, r in zip(images, found, hints, ratios, strict=True)

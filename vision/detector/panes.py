@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agent.types import Element
+from vision.boxes import box_cover
 
 #: detections that may be pieces of a text area: text areas, and blank list rows, progress bars and text
 #: fields the detector is unsure of (validation screens: 15 more of 63 areas found from the last two)
@@ -101,14 +102,6 @@ def _mode_colour(patch: np.ndarray) -> tuple[int, float]:
     return int(values[k]), float(counts[k]) / packed.size
 
 
-def _inside(box: tuple[float, ...], pane: tuple[float, ...]) -> float:
-    """Share of ``box``'s area inside ``pane``."""
-    w = max(0.0, min(box[2], pane[2]) - max(box[0], pane[0]))
-    h = max(0.0, min(box[3], pane[3]) - max(box[1], pane[1]))
-    area = max(1e-6, (box[2] - box[0]) * (box[3] - box[1]))
-    return w * h / area
-
-
 @dataclasses.dataclass(frozen=True)
 class Pane:
     """A flat region found under a hint: its box (xyxy image pixels) and the lines of ink on it."""
@@ -167,8 +160,6 @@ def fit_text_areas(
     """
     rule = rule or PaneRule()
     ox, oy = origin
-    if not (image.flags.writeable and image.flags.c_contiguous):  # cv2.floodFill wants both (it only reads)
-        image = np.ascontiguousarray(image).copy()
     pointers = [*elements, *hints]
     panes: dict[tuple[int, int, int, int], tuple[Pane, list[int]]] = {}
     failed: set[int] = set()
@@ -179,12 +170,16 @@ def fit_text_areas(
             or (e.kind != "text_area" and e.score >= rule.sure)
         ):
             continue  # a sure row, bar or field is one
+        if not (image.flags.writeable and image.flags.c_contiguous):  # cv2.floodFill wants both (only reads)
+            image = np.ascontiguousarray(image).copy()
         local = (e.box[0] - ox, e.box[1] - oy, e.box[2] - ox, e.box[3] - oy)
-        known = next((p for p, _ in panes.values() if _inside(local, p.box) >= 0.9), None)
+        known = [p for p, _ in panes.values()]
+        inside = box_cover([local], [p.box for p in known])[0]
         # a blank "row" is a hint; a row with text on it is a row (or a text area's line: its own hint)
-        pane = known or find_pane(image, local, rule, screen_scale,
-                                  None if e.kind == "text_area" else rule.blank_row)  # fmt: skip
-        if pane is None or _inside(local, pane.box) < 0.5:
+        pane = known[int(inside.argmax())] if inside.size and inside.max() >= 0.9 else find_pane(
+            image, local, rule, screen_scale, None if e.kind == "text_area" else rule.blank_row
+        )  # fmt: skip
+        if pane is None or box_cover([local], [pane.box])[0, 0] < 0.5:
             failed.add(i)
             continue
         panes.setdefault(pane.box, (pane, []))[1].append(i)
@@ -196,10 +191,10 @@ def fit_text_areas(
             failed.update(on)
             continue
         accepted.append((screen, 0.6 + 0.35 * best, on[0]))
+    on_pane = (box_cover([e.box for e in elements], [s for s, _, _ in accepted]) >= 0.5).any(axis=1)
     out: list[Element] = []
     for i, e in enumerate(elements):
-        on_pane = any(_inside(e.box, s) >= 0.5 for s, _, _ in accepted)
-        if on_pane and (e.kind == "text_area" or (e.kind in ON_PANE and e.score < rule.sure)):
+        if on_pane[i] and (e.kind == "text_area" or (e.kind in ON_PANE and e.score < rule.sure)):
             continue
         out.append(dataclasses.replace(e, score=e.score * rule.demote) if i in failed and e.kind == "text_area"
                    else e)  # fmt: skip
@@ -211,14 +206,15 @@ def fit_text_areas(
 def _holds_text_area(pane: Pane, screen: tuple[float, ...], hint: float, elements: list[Element],
                      rule: PaneRule) -> bool:  # fmt: skip
     """Whether ``pane`` (at ``screen``, screen pixels) is a text area's, by what is on it and next to it."""
-    held = [e for e in elements if e.score >= rule.sure and _inside(e.box, screen) >= 0.8]
+    inside = box_cover([e.box for e in elements], [screen])[:, 0]
+    held = [e for e, share in zip(elements, inside, strict=True) if e.score >= rule.sure and share >= 0.8]
     if any(e.kind not in TEXT_KINDS for e in held):
         return False  # a panel of widgets
     height, width = screen[3] - screen[1], screen[2] - screen[0]
     if any(e.kind == "list_item" and e.box[3] - e.box[1] <= 0.35 * height for e in held):
         return False  # a list
     for e in elements:  # a list's selected row, the pane being the rest of the list below or above it
-        if e.kind == "list_item" and e.score >= rule.sure and e.box[2] - e.box[0] >= 0.8 * width and (
+        if e.kind == "list_item" and e.score >= rule.sure and (
             abs(e.box[3] - screen[1]) <= 4 or abs(e.box[1] - screen[3]) <= 4
         ) and min(e.box[2], screen[2]) - max(e.box[0], screen[0]) >= 0.8 * width:  # fmt: skip
             return False
