@@ -171,6 +171,19 @@ def test_openvino_ocr_reads_what_onnxruntime_reads(qt_screen):  # noqa: F811
     assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-3)
 
 
+def test_ocr_auto_runtime_is_openvino_only_where_it_runs_bf16(monkeypatch):
+    """OpenVINO pays ~7 ms for each new input shape and every OCR batch has its own width: in fp32 it was
+    slower than onnxruntime, so ``auto`` picks it only with native bf16; asked for by name it is used."""
+    import vision.accel
+
+    for bf16, expected in ((False, "onnxruntime"), (True, "openvino")):
+        monkeypatch.setattr(vision.accel, "native_bf16", lambda bf16=bf16: bf16)
+        assert OCR(runtime="auto").runtime == expected
+        assert OCR(runtime="auto", precision="fp32").runtime == "onnxruntime"
+        assert OCR(runtime="openvino", precision="fp32").runtime == "openvino"
+        assert OCR(runtime="torch").runtime == "onnxruntime"
+
+
 def test_eval_detector_rejects_an_unknown_runtime_or_precision_in_one_line():
     import subprocess
     import sys

@@ -146,11 +146,19 @@ def test_postprocess_hidpi_boxes_are_physical_pixels():
     assert els[0].box == pytest.approx((256, 416, 512, 832))
 
 
-def test_detect_end_to_end_gives_elements_in_image_bounds():
+def test_detect_end_to_end_gives_elements_in_image_bounds(monkeypatch):
     torch.manual_seed(0)
     model = Detector(tiny_config()).eval()
     image = np.full((300, 500, 3), 200, np.uint8)
+    ran = []
+    raw = model.raw
+    monkeypatch.setattr(model, "raw", lambda x, bf16=None: ran.append(len(x)) or raw(x, bf16))
+    # a screen without a single edge holds nothing: no window runs (`tiling.blank_tiles`)
+    assert model.detect([image], score_threshold=0.0, nms_iou=1.0) == [[]] and ran == []
+    for x, y in ((40, 40), (400, 40), (40, 250), (400, 250)):  # a mark in each window
+        image[y : y + 12, x : x + 40] = 30
     (els,) = model.detect([image], score_threshold=0.0, nms_iou=1.0)
+    assert ran == [4]
     # fitted into 160×96, the screen takes 2×2 windows of 96×64, each with its queries
     assert 0 < len(els) <= 4 * model.config.num_queries
     for e in els:

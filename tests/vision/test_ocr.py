@@ -342,3 +342,38 @@ def test_a_crops_text_does_not_depend_on_what_is_read_with_it():
     assert RATIO_STEP ** (ratio_bucket(crop) - 1) < 3.3 <= RATIO_STEP ** ratio_bucket(crop)
     padded = pad_to_ratio(crop, 5.0)
     assert padded.shape == (10, 50, 3) and (padded[:, :33] == crop).all() and (padded[:, 33:] == 128).all()
+
+
+def test_lines_are_given_at_their_own_width_not_rapidocrs_320_pixels(qt_screen):
+    """rapidocr pads every line to at least 320 px (6.7× its 48-px height); most element texts are 1–4
+    heights wide. With ``min_width`` 1 the recogniser gets each line at its bucket's width, and reads the
+    same texts as at rapidocr's minimum."""
+    image, elements = qt_screen
+    texts, widths = {}, {}
+    for min_width in (1.0, 320 / 48):
+        ocr = OCR(min_width=min_width)
+        rec = ocr._recogniser()
+        seen = widths.setdefault(min_width, [])
+        inner = rec.session
+        rec.session = lambda x, inner=inner, seen=seen: seen.append((len(x), x.shape[3])) or inner(x)
+        copies = [Element(box=e.box, kind=e.kind) for e in elements]
+        ocr.read_elements(image, copies)
+        texts[min_width] = [e.text for e in copies]
+    assert texts[1.0] == texts[320 / 48] == list(TEXTS.values())
+    assert min(w for _, w in widths[320 / 48]) == 320 and min(w for _, w in widths[1.0]) < 320
+    columns = {k: sum(n * w for n, w in v) for k, v in widths.items()}  # what the recogniser's cost grows with
+    assert columns[1.0] < columns[320 / 48]
+    # every line rapidocr would have widened to 320 px is read narrower
+    assert sum(w < 320 for _, w in widths[1.0]) == sum(w == 320 for _, w in widths[320 / 48]) >= 3
+    with pytest.raises(ValueError, match="min_width"):
+        OCR(min_width=0)
+
+
+def test_longest_runs_per_row_match_the_one_row_scan():
+    from vision.ocr import _longest_runs, _longest_span
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 60)))) < rng.random()
+        assert _longest_runs(mask).tolist() == [_longest_span(row)[0] for row in mask]
+    assert _longest_runs(np.zeros((3, 0), bool)).tolist() == [0, 0, 0]

@@ -115,3 +115,25 @@ def test_model_inputs_are_always_tile_sized(monkeypatch):
     assert found and all(
         100 <= e.box[0] <= e.box[2] <= 250 and 50 <= e.box[1] <= e.box[3] <= 150 for e in found
     )
+
+
+def test_blank_tiles_are_those_without_a_single_edge():
+    """A flat or smoothly shaded window is blank; one glyph-sized mark, a faint frame above the step, or
+    the padding past the canvas makes it not blank."""
+    from vision.detector.tiling import blank_tiles
+
+    tiles = plan_tiles((200, 100), (100, 100), 0)  # two windows side by side
+    assert [(t.x, t.y) for t in tiles] == [(0, 0), (100, 0)]
+    flat = np.full((100, 200, 3), 240, np.uint8)
+    assert blank_tiles(flat, tiles, (100, 100)) == [True, True]
+    shaded = np.repeat(np.linspace(40, 220, 200).astype(np.uint8)[None, :, None], 100, axis=0).repeat(3, axis=2)
+    assert blank_tiles(shaded, tiles, (100, 100)) == [True, True]  # ~1 grey level a pixel
+    marked = flat.copy()
+    marked[50:53, 150:152] = 20  # a speck of a glyph in the right window
+    assert blank_tiles(marked, tiles, (100, 100)) == [True, False]
+    faint = flat.copy()
+    faint[:, 30, 0] = 240 - 30  # a frame line 30 levels off the background in one channel
+    assert blank_tiles(faint, tiles, (100, 100)) == [False, True]
+    faint[:, 30] = 240 - 20  # under the step in every channel: shading, not an edge
+    assert blank_tiles(faint, tiles, (100, 100)) == [True, True]
+    assert blank_tiles(flat[:, :180], tiles, (100, 100)) == [True, False]  # the right one reaches past

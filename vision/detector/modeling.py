@@ -120,6 +120,8 @@ class Detector(nn.Module):
         # text areas from the flat panes under the detector's hints (`vision.detector.panes`), after the
         # repeats are dropped; None turns it off. Held-out 200: text_area AP@0.5 0.196 -> 0.867
         self.panes: PaneRule | None = PaneRule()
+        # tiles without a single edge are not run (`vision.detector.tiling.blank_tiles`)
+        self.skip_blank_tiles = True
         # how `raw` runs the front and the decoder (`accelerate`): OpenVINO-compiled, or torch (the front
         # in bf16 or fp32)
         self.accelerated = self.accelerated_decoder = None
@@ -365,7 +367,7 @@ class Detector(nn.Module):
         """Tiled detection (see `detect`); detections are merged across tiles only with those between the
         same two of ``levels`` (scores)."""
         from vision.detector.postprocess import decode
-        from vision.detector.tiling import cut_by_inner_edge, merge_tiles, plan_tiles
+        from vision.detector.tiling import blank_tiles, cut_by_inner_edge, merge_tiles, plan_tiles
 
         cfg = self.config
         tw, th = cfg.tile_size
@@ -375,7 +377,11 @@ class Detector(nn.Module):
             h, w = image.shape[:2]
             canvas, lb = letterbox_image(image, scale=s)  # the resized screen at the top-left
             letterboxes.append(lb)
-            for tile in plan_tiles((max(1, round(w * s)), max(1, round(h * s))), (tw, th), cfg.tile_overlap):
+            tiles = plan_tiles((max(1, round(w * s)), max(1, round(h * s))), (tw, th), cfg.tile_overlap)
+            blank = blank_tiles(canvas, tiles, (tw, th)) if self.skip_blank_tiles else [False] * len(tiles)
+            for tile, empty in zip(tiles, blank, strict=True):
+                if empty:
+                    continue
                 if window is not None and not (
                     tile.x < window[2] * s and window[0] * s < tile.x + tw
                     and tile.y < window[3] * s and window[1] * s < tile.y + th

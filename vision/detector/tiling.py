@@ -17,6 +17,10 @@ if it fits in the overlap, whole in the neighbour. Detections away from inner ed
 class-agnostic NMS; a cut one is dropped when a kept box covers most of it, and otherwise joined with the
 other cut pieces it lines up with (a text field wider than the overlap is cut in every tile), so the
 union of the pieces is the element.
+
+Blank tiles: a window with no edge anywhere (no two neighbouring pixels differ by more than ``step`` in any
+channel: a flat or smoothly shaded stretch of desktop or pane) holds no element, and is not run at all
+(`blank_tiles`). Every element has an edge: a frame, a glyph, an indicator.
 """
 
 from __future__ import annotations
@@ -158,3 +162,22 @@ def _lines_up(a: np.ndarray, b: np.ndarray, slack: float = 0.15) -> bool:
         return False
     union_area = float(area_xyxy(a[None])[0] + area_xyxy(b[None])[0]) - inter
     return float(area_xyxy(_union(a, b)[None])[0]) <= (1 + slack) * union_area
+
+
+def blank_tiles(canvas: np.ndarray, tiles: list[Tile], tile_size: tuple[int, int], step: int = 24) -> list[bool]:
+    """For each tile of ``canvas`` (the scaled screen, H×W×3 uint8): whether it shows no edge at all, i.e.
+    no two horizontally or vertically neighbouring pixels inside it differ by more than ``step`` in any
+    channel. A tile reaching past the canvas counts its padding as an edge (it is not blank)."""
+    h, w = canvas.shape[:2]
+    c = canvas.astype(np.int16)
+    horizontal = np.abs(np.diff(c, axis=1)).max(axis=2) > step  # [h, w-1]: pixel x vs x+1
+    vertical = np.abs(np.diff(c, axis=0)).max(axis=2) > step  # [h-1, w]: pixel y vs y+1
+    tw, th = tile_size
+    out = []
+    for t in tiles:
+        if t.x + tw > w or t.y + th > h:
+            out.append(False)
+            continue
+        x2, y2 = t.x + tw, t.y + th
+        out.append(not (horizontal[t.y : y2, t.x : x2 - 1].any() or vertical[t.y : y2 - 1, t.x : x2].any()))
+    return out
