@@ -361,7 +361,8 @@ def test_lines_are_given_at_their_own_width_not_rapidocrs_320_pixels(qt_screen):
         texts[min_width] = [e.text for e in copies]
     assert texts[1.0] == texts[320 / 48] == list(TEXTS.values())
     assert min(w for _, w in widths[320 / 48]) == 320 and min(w for _, w in widths[1.0]) < 320
-    columns = {k: sum(n * w for n, w in v) for k, v in widths.items()}  # what the recogniser's cost grows with
+    # the columns read, which the recogniser's cost grows with
+    columns = {k: sum(n * w for n, w in v) for k, v in widths.items()}
     assert columns[1.0] < columns[320 / 48]
     # every line rapidocr would have widened to 320 px is read narrower
     assert sum(w < 320 for _, w in widths[1.0]) == sum(w == 320 for _, w in widths[320 / 48]) >= 3

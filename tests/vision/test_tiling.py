@@ -126,7 +126,8 @@ def test_blank_tiles_are_those_without_a_single_edge():
     assert [(t.x, t.y) for t in tiles] == [(0, 0), (100, 0)]
     flat = np.full((100, 200, 3), 240, np.uint8)
     assert blank_tiles(flat, tiles, (100, 100)) == [True, True]
-    shaded = np.repeat(np.linspace(40, 220, 200).astype(np.uint8)[None, :, None], 100, axis=0).repeat(3, axis=2)
+    ramp = np.linspace(40, 220, 200).astype(np.uint8)
+    shaded = np.broadcast_to(ramp[None, :, None], (100, 200, 3)).copy()
     assert blank_tiles(shaded, tiles, (100, 100)) == [True, True]  # ~1 grey level a pixel
     marked = flat.copy()
     marked[50:53, 150:152] = 20  # a speck of a glyph in the right window

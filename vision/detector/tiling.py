@@ -164,7 +164,9 @@ def _lines_up(a: np.ndarray, b: np.ndarray, slack: float = 0.15) -> bool:
     return float(area_xyxy(_union(a, b)[None])[0]) <= (1 + slack) * union_area
 
 
-def blank_tiles(canvas: np.ndarray, tiles: list[Tile], tile_size: tuple[int, int], step: int = 24) -> list[bool]:
+def blank_tiles(
+    canvas: np.ndarray, tiles: list[Tile], tile_size: tuple[int, int], step: int = 24
+) -> list[bool]:
     """For each tile of ``canvas`` (the scaled screen, H×W×3 uint8): whether it shows no edge at all, i.e.
     no two horizontally or vertically neighbouring pixels inside it differ by more than ``step`` in any
     channel. A tile reaching past the canvas counts its padding as an edge (it is not blank)."""
