@@ -95,6 +95,11 @@ def bench_perception(
             time_detect(f"{runtime}_{precision}", runtime, precision)
     if openvino_available():  # the OpenVINO front with torch's decoder, as before `OpenVinoDecoder`
         time_detect(f"openvino_{precisions[-1]}_torch_decoder", "openvino", precisions[-1], decoder=False)
+    # every tile run, blank ones too (`vision.detector.tiling.blank_tiles`), as before session 24
+    detector.skip_blank_tiles = False
+    time_detect("auto_all_tiles", "auto", "auto")
+    detector.skip_blank_tiles = True
+    time_detect("auto", "auto", "auto")
     base = out["detect_torch_fp32"]["median_ms"]
     out["detect_speedup_vs_torch_fp32"] = {
         k.removeprefix("detect_"): round(base / v["median_ms"], 3)
@@ -122,6 +127,8 @@ def bench_perception(
         }
 
     out["ocr_crops_onnxruntime"] = time_ocr(OCR(threads=threads))
+    # rapidocr's own minimum line width (320 px at its 48-px height), as before session 24
+    out["ocr_crops_onnxruntime_320px"] = time_ocr(OCR(threads=threads, min_width=320 / 48))
     if openvino_available():
         ov_ocr = OCR(threads=threads, runtime="openvino", precision="auto")
         out[f"ocr_crops_openvino_{ov_ocr.precision}"] = time_ocr(ov_ocr)

@@ -346,12 +346,12 @@ def test_a_crops_text_does_not_depend_on_what_is_read_with_it():
 
 def test_lines_are_given_at_their_own_width_not_rapidocrs_320_pixels(qt_screen):
     """rapidocr pads every line to at least 320 px (6.7× its 48-px height); most element texts are 1–4
-    heights wide. With ``min_width`` 1 the recogniser gets each line at its bucket's width, and reads the
-    same texts as at rapidocr's minimum."""
+    heights wide. By default the recogniser gets each line at its bucket's width (at least 2.5 heights),
+    and reads the same texts as at rapidocr's minimum; at a minimum of 1 too."""
     image, elements = qt_screen
     texts, widths = {}, {}
-    for min_width in (1.0, 320 / 48):
-        ocr = OCR(min_width=min_width)
+    for min_width in (None, 1.0, 320 / 48):
+        ocr = OCR() if min_width is None else OCR(min_width=min_width)
         rec = ocr._recogniser()
         seen = widths.setdefault(min_width, [])
         inner = rec.session
@@ -359,13 +359,13 @@ def test_lines_are_given_at_their_own_width_not_rapidocrs_320_pixels(qt_screen):
         copies = [Element(box=e.box, kind=e.kind) for e in elements]
         ocr.read_elements(image, copies)
         texts[min_width] = [e.text for e in copies]
-    assert texts[1.0] == texts[320 / 48] == list(TEXTS.values())
-    assert min(w for _, w in widths[320 / 48]) == 320 and min(w for _, w in widths[1.0]) < 320
+    assert texts[None] == texts[1.0] == texts[320 / 48] == list(TEXTS.values())
+    assert min(w for _, w in widths[320 / 48]) == 320 and min(w for _, w in widths[None]) >= 120
     # the columns read, which the recogniser's cost grows with
     columns = {k: sum(n * w for n, w in v) for k, v in widths.items()}
-    assert columns[1.0] < columns[320 / 48]
+    assert columns[1.0] <= columns[None] < columns[320 / 48]
     # every line rapidocr would have widened to 320 px is read narrower
-    assert sum(w < 320 for _, w in widths[1.0]) == sum(w == 320 for _, w in widths[320 / 48]) >= 3
+    assert sum(w < 320 for _, w in widths[None]) == sum(w == 320 for _, w in widths[320 / 48]) >= 3
     with pytest.raises(ValueError, match="min_width"):
         OCR(min_width=0)
 
