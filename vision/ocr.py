@@ -63,10 +63,10 @@ class OCR:
             a narrower line is padded in grey. rapidocr pads every line to 320 px (6.7 heights), while
             most element texts are 1–4 heights wide. Exact match on the 200 held-out / 200 validation
             screens (ground-truth boxes), and the columns read on the held-out ones, against 320 px:
-            6.7: 98.66% / 97.93%, 1.00×; 4: 98.64% / 98.02%, 0.72×; 2.5: 98.71% / 97.66%, 0.61×;
-            1: 98.60% / 97.38%, 0.58×. The recogniser reads spaces and capitals better with some grey
-            beside a short line ("20 px" read "20px" at 2.5). OCR of the bench's screens: 285 ms at 2.5,
-            280 at 1, 357 at 4, 482 at 6.7 (one run, alternating).
+            6.7: 98.60% / 97.85%, 1.00×; 2.5: 98.66% / 97.66%, 0.60×; 1: 98.62% / 97.53%, 0.58×. The
+            recogniser reads spaces and capitals better with some grey beside a short line ("20 px" read
+            "20px"). OCR of the bench's screens: 285 ms at 2.5, 280 at 1, 482 at 6.7 (one run,
+            alternating, before `fit_line`).
         precision: fp32|bf16|auto, for OpenVINO only. On 100 held-out screens (2,238 elements, ground-truth
             boxes, lines trimmed) bf16 read 98.93% exactly, as onnxruntime did, in about half
             the time on a 2-core AMX CPU; ``auto`` uses bf16 only on CPUs that compute it natively.
@@ -156,19 +156,24 @@ class OCR:
         if todo:
             from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
-            # one call per width bucket, each crop padded in grey to its bucket's width: the recogniser
-            # pads a batch to its widest member, and a 290-px "Log in" button batched beside a 21:1 line
-            # read "0Log in" (held-out task 151). A crop's text is then its own, whatever shares the
-            # screen, as the cache keyed by the crop's pixels assumes.
+            # one call per width bucket, each crop scaled to the recogniser's height and padded in grey to
+            # its bucket's width, so every input of a call has the same shape: the recogniser pads a batch
+            # to its widest member, and a 290-px "Log in" button batched beside a 21:1 line read "0Log in"
+            # (held-out task 151); and a focused "Continue" button, given 125 px alone, was read
+            # "[Continue" at the 126 px of the radio buttons batched with it (held-out task 33). A crop's
+            # text is then its own, whatever shares the screen, as the cache keyed by its pixels assumes.
+            rec = self._recogniser()
+            _, height, least = rec.rec_image_shape[:3]
             buckets: dict[int, list[bytes]] = {}
             for k in todo:
                 buckets.setdefault(ratio_bucket(crops[todo[k][0]]), []).append(k)
             keys, txts, scores = [], [], []
             for bucket, group in sorted(buckets.items()):
+                width = max(int(least), int(np.ceil(height * RATIO_STEP**bucket - 1e-9)))
                 # rapidocr models take BGR like the PaddleOCR originals.
-                batch = [np.ascontiguousarray(pad_to_ratio(crops[todo[k][0]], RATIO_STEP**bucket)[:, :, ::-1])
+                batch = [np.ascontiguousarray(fit_line(crops[todo[k][0]], height, width)[:, :, ::-1])
                          for k in group]  # fmt: skip
-                result = self._recogniser()(TextRecInput(img=batch))
+                result = rec(TextRecInput(img=batch))
                 keys += group
                 txts += list(result.txts)
                 scores += list(result.scores)
@@ -256,15 +261,16 @@ def ratio_bucket(crop: np.ndarray) -> int:
     return int(np.ceil(np.log(max(w / max(h, 1), 1.0)) / np.log(RATIO_STEP) - 1e-9))
 
 
-def pad_to_ratio(crop: np.ndarray, ratio: float) -> np.ndarray:
-    """``crop`` widened on the right to ``ratio`` × its height, in mid grey (as the recogniser pads)."""
+def fit_line(crop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``crop`` scaled to ``height`` rows (bilinear, keeping its aspect, at most ``width`` columns) and
+    widened on the right to ``width`` columns in mid grey (what the recogniser pads with: 0 after its
+    normalisation)."""
+    import cv2
+
     h, w = crop.shape[:2]
-    width = max(w, int(np.ceil(ratio * h - 1e-9)))
-    if width == w:
-        return crop
-    out = np.empty((h, width, crop.shape[2]), crop.dtype)
-    out[:, :w] = crop
-    out[:, w:] = 128  # mid grey: what the recogniser pads a batch with (0 after its normalisation)
+    scaled_w = min(width, max(1, int(np.ceil(height * w / h - 1e-9))))
+    out = np.full((height, width, crop.shape[2]), 128, crop.dtype)
+    out[:, :scaled_w] = cv2.resize(crop, (scaled_w, height))
     return out
 
 

@@ -319,7 +319,7 @@ def test_a_crops_text_does_not_depend_on_what_is_read_with_it():
     bucket's width, so a crop reads the same alone or beside anything, as the crop cache assumes."""
     from agent.envs.sandbox.env import SandboxEnv
     from agent.envs.sandbox.families import generate_split
-    from vision.ocr import RATIO_STEP, pad_to_ratio, ratio_bucket
+    from vision.ocr import RATIO_STEP, fit_line, ratio_bucket
 
     with SandboxEnv() as env:
         obs = env.reset(generate_split("heldout", 500, seed=0)[151])
@@ -340,8 +340,9 @@ def test_a_crops_text_does_not_depend_on_what_is_read_with_it():
     # buckets grow by RATIO_STEP; padding keeps the pixels and only widens
     crop = np.zeros((10, 33, 3), np.uint8)
     assert RATIO_STEP ** (ratio_bucket(crop) - 1) < 3.3 <= RATIO_STEP ** ratio_bucket(crop)
-    padded = pad_to_ratio(crop, 5.0)
-    assert padded.shape == (10, 50, 3) and (padded[:, :33] == crop).all() and (padded[:, 33:] == 128).all()
+    # scaled to the recogniser's height, grey to the bucket's width
+    fitted = fit_line(np.full((10, 33, 3), 7, np.uint8), 48, 200)
+    assert fitted.shape == (48, 200, 3) and (fitted[:, :159] == 7).all() and (fitted[:, 159:] == 128).all()
 
 
 def test_lines_are_given_at_their_own_width_not_rapidocrs_320_pixels(qt_screen):
@@ -378,3 +379,41 @@ def test_longest_runs_per_row_match_the_one_row_scan():
         mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 60)))) < rng.random()
         assert _longest_runs(mask).tolist() == [_longest_span(row)[0] for row in mask]
     assert _longest_runs(np.zeros((3, 0), bool)).tolist() == [0, 0, 0]
+
+
+def test_a_crop_reads_the_same_beside_crops_of_its_bucket_but_another_height():
+    """Held-out task 33, page 2: the focused "Continue" button (its dotted focus rectangle drawn) shared its
+    width bucket with two radio buttons 7 px lower. Each crop used to be padded to the bucket's ratio at
+    its own height, so at the recogniser's height the button came out 125 px wide alone and 126 px beside
+    them, read "Continue" alone and "[Continue" beside them, and the policy pressed "Previous". Every crop
+    of a bucket now reaches the recogniser at one size."""
+    from agent.envs.sandbox.env import SandboxEnv
+    from agent.envs.sandbox.families import generate_split
+    from agent.types import Click
+    from vision.ocr import ratio_bucket
+
+    with SandboxEnv() as env:
+        obs = env.reset(generate_split("heldout", 500, seed=0)[33].to_task())
+        nxt = next(e for e in obs.elements if e.state.get("name") == "next")
+        env.act(Click(x=nxt.center[0], y=nxt.center[1]))
+        obs = env.observe()
+    image = np.asarray(obs.image)
+    ocr = OCR()
+    button = next(e for e in obs.elements if e.kind == "button" and e.text == "Continue")
+    (line,) = ocr.element_lines(image, button.box, "button")
+    h, w = line.shape[:2]
+    # the radio buttons' lines at 24 px, as the detector's boxes gave them on that page, widened with
+    # their background to the button's aspect: the same bucket at another height
+    import cv2
+
+    peers = []
+    for e in obs.elements:
+        if e.kind == "radio":
+            for piece in ocr.element_lines(image, e.box, e.kind):
+                piece = cv2.resize(piece, (round(piece.shape[1] * 24 / piece.shape[0]), 24))
+                wide = round(24 * w / h)
+                peers.append(np.pad(piece, ((0, 0), (0, max(0, wide - piece.shape[1])), (0, 0)), mode="edge"))
+    assert len(peers) == 3 and all(ratio_bucket(p) == ratio_bucket(line) and len(p) != h for p in peers)
+    together = ocr.read([line, *peers])
+    ocr._cache.clear()
+    assert ocr.read([line]) == together[:1] and together[0][0] == "Continue"
