@@ -387,6 +387,8 @@ def test_a_crop_reads_the_same_beside_crops_of_its_bucket_but_another_height():
     its own height, so at the recogniser's height the button came out 125 px wide alone and 126 px beside
     them, read "Continue" alone and "[Continue" beside them, and the policy pressed "Previous". Every crop
     of a bucket now reaches the recogniser at one size."""
+    import cv2
+
     from agent.envs.sandbox.env import SandboxEnv
     from agent.envs.sandbox.families import generate_split
     from agent.types import Click
@@ -404,8 +406,6 @@ def test_a_crop_reads_the_same_beside_crops_of_its_bucket_but_another_height():
     h, w = line.shape[:2]
     # the radio buttons' lines at 24 px, as the detector's boxes gave them on that page, widened with
     # their background to the button's aspect: the same bucket at another height
-    import cv2
-
     peers = []
     for e in obs.elements:
         if e.kind == "radio":

@@ -170,16 +170,21 @@ def blank_tiles(
     """For each tile of ``canvas`` (the scaled screen, H×W×3 uint8): whether it shows no edge at all, i.e.
     no two horizontally or vertically neighbouring pixels inside it differ by more than ``step`` in any
     channel. A tile reaching past the canvas counts its padding as an edge (it is not blank)."""
-    h, w = canvas.shape[:2]
-    c = canvas.astype(np.int16)
-    horizontal = np.abs(np.diff(c, axis=1)).max(axis=2) > step  # [h, w-1]: pixel x vs x+1
-    vertical = np.abs(np.diff(c, axis=0)).max(axis=2) > step  # [h-1, w]: pixel y vs y+1
+    import cv2
+
+    h, w, channels = canvas.shape
+    # per channel, as [rows, columns × channels]: a pixel's channels are neighbouring columns there, so a
+    # tile's pixels x1..x2 are columns x1·c..x2·c (a max over the channel axis took 26 ms a screen, this 3)
+    horizontal = cv2.absdiff(canvas[:, 1:], canvas[:, :-1]).reshape(h, -1) > step  # pixel x vs x+1
+    vertical = cv2.absdiff(canvas[1:], canvas[:-1]).reshape(h - 1, -1) > step  # pixel y vs y+1
     tw, th = tile_size
     out = []
     for t in tiles:
         if t.x + tw > w or t.y + th > h:
             out.append(False)
             continue
-        x2, y2 = t.x + tw, t.y + th
-        out.append(not (horizontal[t.y : y2, t.x : x2 - 1].any() or vertical[t.y : y2 - 1, t.x : x2].any()))
+        x1, x2, y2 = t.x * channels, (t.x + tw) * channels, t.y + th
+        out.append(
+            not (horizontal[t.y : y2, x1 : x2 - channels].any() or vertical[t.y : y2 - 1, x1:x2].any())
+        )
     return out
