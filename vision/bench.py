@@ -48,11 +48,40 @@ def _frames(n: int, size: tuple[int, int]) -> tuple[list[np.ndarray], list[list[
     return frames, truths
 
 
+def _alternate(this, other, frames, repeats: int, threads: int, setup: tuple[str, str]) -> dict[str, Any]:
+    """Full re-detect + OCR of fresh screens with ``this`` and ``other`` detector in turn, frame by frame
+    (each its own OCR, cold caches), then their ratio."""
+    from agent.types import Observation
+    from vision.ocr import OCR
+    from vision.perception import Perception
+
+    pipes = []
+    for detector in (this, other):
+        detector.accelerate(*setup)
+        ocr = OCR(threads=threads, runtime=setup[0], precision=setup[1])
+        ocr.read([np.full((20, 60, 3), 255, np.uint8)])
+        detector.detect([frames[0]])  # warm-up
+        pipes.append((detector, ocr))
+    times: list[list[float]] = [[], []]
+    for i in range(repeats):
+        frame = frames[i % len(frames)]
+        for k in (0, 1) if i % 2 == 0 else (1, 0):  # neither always goes first
+            detector, ocr = pipes[k]
+            ocr._cache.clear()
+            p = Perception(detector, ocr)
+            t = time.perf_counter()
+            p(Observation(frame))
+            times[k].append((time.perf_counter() - t) * 1000)
+    a, b = _summary(times[0]), _summary(times[1])
+    return {"ab_this_full": a, "ab_against_full": b, "ab_speedup": round(b["median_ms"] / a["median_ms"], 3)}
+
+
 def bench_perception(
     repeats: int = 20,
     weights: str | Path = "weights/detector",
     size: tuple[int, int] = (1280, 800),
     threads: int = 2,
+    against: str | Path | None = None,
 ) -> dict[str, Any]:
     """Median and p90 latency (ms) of each perception path; see the module docstring.
 
@@ -60,6 +89,8 @@ def bench_perception(
     OpenVINO, fp32 and, where the CPU computes it natively, a bf16 front (emulated bf16 is ~15× slower and
     is skipped). OCR runs on onnxruntime and OpenVINO. The whole pipeline is timed twice: as `Perception.load`
     sets it up here (``perception_*``) and as the plain torch-fp32/onnxruntime baseline (``baseline_*``).
+    With ``against`` (another weights folder, e.g. the previous detector) the whole pipeline of each
+    detector, as `Perception.load` sets it up, alternates frame by frame (``ab_*``).
     """
     import torch
 
@@ -71,6 +102,10 @@ def bench_perception(
 
     torch.set_num_threads(threads)
     weights = Path(weights)
+    if against is not None and not (Path(against) / "model.safetensors").is_file():
+        from agent.errors import WeightsError
+
+        raise WeightsError(f"--against {against}: no detector weights there (model.safetensors)")
     trained = (weights / "model.safetensors").is_file()
     detector = Detector.load(weights) if trained else Detector(DetectorConfig()).eval()
     frames, truths = _frames(min(repeats, 12), size)
@@ -185,6 +220,9 @@ def bench_perception(
         detector.panes = None
         time_pipeline("perception_no_panes", *chosen)
         detector.panes = rule
+    if against is not None:
+        out.update(_alternate(detector, Detector.load(against), frames, repeats, threads, chosen))
+        out["ab_against"] = str(against)
     out["full_speedup_vs_baseline"] = round(
         out["baseline_full"]["median_ms"] / out["perception_full"]["median_ms"], 3
     )

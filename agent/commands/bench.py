@@ -71,10 +71,17 @@ def sandbox(
 
 @app.command()
 def perception(
-    json_out: bool = JSON, repeats: int = typer.Option(20, help="Frames per measurement.")
+    json_out: bool = JSON,
+    repeats: int = typer.Option(20, help="Frames per measurement."),
+    weights: str = typer.Option("weights/detector", help="Detector weights folder."),
+    against: str | None = typer.Option(
+        None,
+        help="Another detector weights folder: its whole pipeline alternates frame by frame with "
+        "--weights' (ab_*), so the ratio is not at the mercy of the machine's drift between runs.",
+    ),
 ) -> None:
     """Full re-detect, OCR of crops and unchanged-frame latency at 1280×800, per runtime and precision."""
-    _show(_load("vision.bench:bench_perception")(repeats=repeats), json_out)
+    _show(_load("vision.bench:bench_perception")(repeats=repeats, weights=weights, against=against), json_out)
 
 
 @app.command()

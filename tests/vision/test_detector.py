@@ -33,6 +33,39 @@ def test_config_json_round_trip_and_validation(tmp_path):
         tiny_config(ui_scale=5)
     with pytest.raises(WeightsError, match="ui_scale needs tiles"):
         tiny_config(ui_scale=0.5, tile_width=0, tile_height=0)
+    with pytest.raises(WeightsError, match="anchor_width and anchor_height"):
+        tiny_config(anchor_width=96)
+
+
+def _anchor_boxes(model: Detector, width: int, height: int) -> torch.Tensor:
+    """The valid encoder anchors of a ``width``×``height`` canvas as cxcywh canvas pixels."""
+    shapes = tuple((height // s, width // s) for s in (8, 16, 32))
+    logits, valid = model.model.model.generate_anchors(shapes, device="cpu", dtype=torch.float32)
+    boxes = torch.sigmoid(logits[0][valid[0, :, 0].bool()]) * torch.tensor([width, height] * 2)
+    return boxes
+
+
+def test_fixed_anchor_size_keeps_anchor_boxes_their_size_in_pixels_on_any_canvas():
+    """A detector trained on tiles runs on a whole screen when its anchors keep their tile-sized boxes;
+    RT-DETR's own grow with the canvas (its boxes came out ~2x too large on one 2.3x as wide)."""
+    plain = Detector(tiny_config()).eval()
+    fixed = Detector(tiny_config(anchor_width=96, anchor_height=64)).eval()
+    on_tile = _anchor_boxes(plain, 96, 64)
+    # on the canvas it names, the fixed anchors are RT-DETR's own
+    assert torch.allclose(_anchor_boxes(fixed, 96, 64), on_tile, atol=1e-3)
+    big_plain, big_fixed = _anchor_boxes(plain, 192, 128), _anchor_boxes(fixed, 192, 128)
+    # finest level: on a canvas twice the size RT-DETR's boxes double, the fixed ones keep the tile's
+    assert torch.allclose(big_plain[0, 2:], 2 * on_tile[0, 2:], rtol=1e-3)
+    assert torch.allclose(big_fixed[0, 2:], on_tile[0, 2:], rtol=1e-3)
+    # the centres stay on the big canvas's own grid, and both models keep the same anchors valid
+    assert torch.allclose(big_fixed[:, :2], big_plain[:, :2], atol=1e-3)
+    assert big_fixed.shape == big_plain.shape
+    # and the whole model runs (and trains) on that canvas
+    out = fixed(
+        torch.randn(1, 3, 128, 192),
+        labels=[{"class_labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.1, 0.1]])}],
+    )
+    assert torch.isfinite(out.loss)
 
 
 def test_ui_scale_detects_at_a_fixed_size_per_ui_pixel(tmp_path):
@@ -414,3 +447,11 @@ def test_a_slider_boxed_inside_its_handles_rows_is_fitted_across_the_handle():
                 inner.append(abs(a.box[0] - x1) <= 4 and abs(a.box[2] - x2) <= 4)
                 whole.append(abs(b.box[0] - x1) <= 4 and abs(b.box[2] - x2) <= 4)
     assert len(inner) >= 30 and sum(inner) >= 0.7 * len(inner) and all(whole), (sum(inner), len(inner))
+
+
+def test_bench_against_a_folder_without_weights_is_one_clear_error(tmp_path, capsys):
+    from agent.cli import main
+
+    assert main(["bench", "perception", "--against", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no detector weights there" in err and str(tmp_path) in err and "Traceback" not in err

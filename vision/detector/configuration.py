@@ -42,6 +42,12 @@ class DetectorConfig:
             gave mAP@0.5 0.778 (fitted 0.770) but mAP 0.556 (0.559); the policy on detected elements
             succeeded on 293 of 500 held-out tasks against 281 fitted (paired: 47 gained, 35 lost), with
             episodes 1.5× as long. Not the shipped setting until a clearer gain.
+        anchor_width, anchor_height: the canvas (pixels) whose fractions size the encoder's anchor boxes:
+            RT-DETR gives every anchor a box of ``0.05 · 2^level`` of its canvas, so a model trained on
+            one canvas size reads boxes 2.3× too large on a canvas 2.3× wider (its box offsets are
+            relative to the anchors). With these set, anchors keep the size they had on that canvas
+            whatever the canvas, and a model trained on tiles detects on a larger one. 0 and 0: the
+            canvas itself (RT-DETR's own anchors).
         swin_embed_dim, swin_depths, swin_heads, swin_window: the Swin-T-like backbone; its last three
             stages (strides 8, 16, 32) feed the hybrid encoder.
         d_model: width of the hybrid encoder and the decoder.
@@ -60,6 +66,8 @@ class DetectorConfig:
     tile_width: int = 352
     tile_height: int = 256
     tile_overlap: int = 128
+    anchor_width: int = 0
+    anchor_height: int = 0
     ui_scale: float | None = None
     swin_embed_dim: int = 48
     swin_depths: tuple[int, ...] = (2, 2, 2, 2)
@@ -99,6 +107,10 @@ class DetectorConfig:
                 raise WeightsError(f"{name} must be a multiple of 32 and >= 64 (or 0), got {value!r}")
         if self.tile_width and not 0 <= self.tile_overlap <= min(self.tile_size) // 2:
             raise WeightsError(f"tile_overlap must be between 0 and half a tile, got {self.tile_overlap}")
+        if (self.anchor_width == 0) != (self.anchor_height == 0) or min(
+            self.anchor_width, self.anchor_height
+        ) < 0:
+            raise WeightsError("anchor_width and anchor_height must both be 0 (the canvas) or both be > 0")
         if self.ui_scale is not None and not (
             isinstance(self.ui_scale, int | float) and 0.1 <= self.ui_scale <= 2
         ):
@@ -145,6 +157,11 @@ class DetectorConfig:
     def tile_size(self) -> tuple[int, int] | None:
         """(width, height) of a tile, the model's input; None when screens are not tiled."""
         return (self.tile_width, self.tile_height) if self.tile_width else None
+
+    @property
+    def anchor_size(self) -> tuple[int, int] | None:
+        """(width, height) that anchor boxes are fractions of; None: the canvas."""
+        return (self.anchor_width, self.anchor_height) if self.anchor_width else None
 
     @property
     def backbone_channels(self) -> tuple[int, int, int]:

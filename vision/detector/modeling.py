@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 from collections.abc import Sequence
@@ -102,6 +103,8 @@ class Detector(nn.Module):
         # transformers logs a line per unused/new weight on some versions; nothing here is pretrained.
         logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
         self.model = RTDetrForObjectDetection(hf_config(config))
+        if config.anchor_size is not None:
+            fixed_anchor_size(self.model.model, config.anchor_size)
         # `vision.detector.refine.KindRefiner`s that re-decide look-alike kinds after detection, in
         # order; each has its own file, and a plain list keeps them out of this module's state dict.
         self.refiners: list = []
@@ -488,6 +491,30 @@ class Detector(nn.Module):
             raise WeightsError(f"{source} does not match its detector config: " + "; ".join(parts))
         self.accelerated = self.accelerated_decoder = None  # compiled from the old weights
         self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def fixed_anchor_size(rtdetr, size: tuple[int, int]) -> None:
+    """Make ``rtdetr`` (a transformers `RTDetrModel`) size its anchor boxes as on a ``size`` (w, h) canvas
+    whatever canvas it runs on (`DetectorConfig.anchor_width`); their centres stay on its own grid."""
+    base = rtdetr._cached_generate_anchors  # transformers' own, cached per canvas
+    stride = int(rtdetr.config.feat_strides[0])
+
+    @functools.lru_cache(maxsize=32)
+    def scaled(shapes: tuple, grid_size: float, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, valid = base(shapes, grid_size, device, dtype)
+        height, width = shapes[0]
+        anchors = torch.sigmoid(logits.float())  # cxcywh fractions of this canvas; invalid ones saturate
+        anchors[..., 2] *= size[0] / (width * stride)
+        anchors[..., 3] *= size[1] / (height * stride)
+        logits = torch.where(valid.bool(), torch.logit(anchors), logits.float()).to(dtype)
+        return logits, valid
+
+    def generate_anchors(spatial_shapes=None, grid_size=0.05, device="cpu", dtype=torch.float32):
+        if spatial_shapes is None:
+            raise ValueError("anchors of a fixed size need the canvas's feature shapes")
+        return scaled(tuple(tuple(s) for s in spatial_shapes), grid_size, device, dtype)
+
+    rtdetr.generate_anchors = generate_anchors  # an instance attribute: only this model changes
 
 
 def drop_repeats(elements: list[Element], iou: float) -> list[Element]:
