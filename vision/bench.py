@@ -48,30 +48,40 @@ def _frames(n: int, size: tuple[int, int]) -> tuple[list[np.ndarray], list[list[
     return frames, truths
 
 
-def _alternate(this, other, frames, repeats: int, threads: int, setup: tuple[str, str]) -> dict[str, Any]:
-    """Full re-detect + OCR of fresh screens with ``this`` and ``other`` detector in turn, frame by frame
-    (each its own OCR, cold caches), then their ratio."""
-    from agent.types import Observation
+def _loaded_ocr(threads: int, runtime: str = "onnxruntime", precision: str = "fp32", **kwargs):
+    """An `OCR` whose model is loaded (outside any timing)."""
     from vision.ocr import OCR
+
+    ocr = OCR(threads=threads, runtime=runtime, precision=precision, **kwargs)
+    ocr.read([np.full((20, 60, 3), 255, np.uint8)])
+    return ocr
+
+
+def _full_ms(detector, ocr, frame: np.ndarray):
+    """ms of a full re-detect + OCR of ``frame`` as a never-seen screen (fresh perception, cold OCR
+    cache), and the perception, for timing what follows on it."""
+    from agent.types import Observation
     from vision.perception import Perception
 
+    ocr._cache.clear()
+    p = Perception(detector, ocr)
+    t = time.perf_counter()
+    p(Observation(frame))
+    return (time.perf_counter() - t) * 1000, p
+
+
+def _alternate(this, other, frames, repeats: int, threads: int, setup: tuple[str, str]) -> dict[str, Any]:
+    """Full re-detect + OCR of fresh screens with ``this`` and ``other`` detector in turn, frame by frame
+    (each its own OCR), then their ratio."""
     pipes = []
     for detector in (this, other):
         detector.accelerate(*setup)
-        ocr = OCR(threads=threads, runtime=setup[0], precision=setup[1])
-        ocr.read([np.full((20, 60, 3), 255, np.uint8)])
         detector.detect([frames[0]])  # warm-up
-        pipes.append((detector, ocr))
+        pipes.append((detector, _loaded_ocr(threads, *setup)))
     times: list[list[float]] = [[], []]
     for i in range(repeats):
-        frame = frames[i % len(frames)]
         for k in (0, 1) if i % 2 == 0 else (1, 0):  # neither always goes first
-            detector, ocr = pipes[k]
-            ocr._cache.clear()
-            p = Perception(detector, ocr)
-            t = time.perf_counter()
-            p(Observation(frame))
-            times[k].append((time.perf_counter() - t) * 1000)
+            times[k].append(_full_ms(*pipes[k], frames[i % len(frames)])[0])
     a, b = _summary(times[0]), _summary(times[1])
     return {"ab_this_full": a, "ab_against_full": b, "ab_speedup": round(b["median_ms"] / a["median_ms"], 3)}
 
@@ -97,15 +107,10 @@ def bench_perception(
     from agent.types import Element, Observation
     from vision.accel import native_bf16, openvino_available, resolve_precision, resolve_runtime
     from vision.detector import Detector, DetectorConfig
-    from vision.ocr import OCR
-    from vision.perception import Perception
 
     torch.set_num_threads(threads)
     weights = Path(weights)
-    if against is not None and not (Path(against) / "model.safetensors").is_file():
-        from agent.errors import WeightsError
-
-        raise WeightsError(f"--against {against}: no detector weights there (model.safetensors)")
+    other = Detector.load(against) if against is not None else None  # a bad folder fails before timing
     trained = (weights / "model.safetensors").is_file()
     detector = Detector.load(weights) if trained else Detector(DetectorConfig()).eval()
     frames, truths = _frames(min(repeats, 12), size)
@@ -143,8 +148,7 @@ def bench_perception(
     }
 
     # OCR of one screen's crops, cold cache each time (a fresh screen).
-    def time_ocr(ocr: OCR) -> dict[str, Any]:
-        ocr.read([np.full((20, 60, 3), 255, np.uint8)])  # load the model outside the timing
+    def time_ocr(ocr) -> dict[str, Any]:
         cold, counts = [], []
         for i in range(repeats):
             frame = frames[i % len(frames)]
@@ -161,26 +165,22 @@ def bench_perception(
             "ocr_boxes": "ground truth",
         }
 
-    out["ocr_crops_onnxruntime"] = time_ocr(OCR(threads=threads))
+    out["ocr_crops_onnxruntime"] = time_ocr(_loaded_ocr(threads))
     # rapidocr's own minimum line width (320 px at its 48-px height), as before session 24
-    out["ocr_crops_onnxruntime_320px"] = time_ocr(OCR(threads=threads, min_width=320 / 48))
+    out["ocr_crops_onnxruntime_320px"] = time_ocr(_loaded_ocr(threads, min_width=320 / 48))
     if openvino_available():
-        ov_ocr = OCR(threads=threads, runtime="openvino", precision="auto")
+        ov_ocr = _loaded_ocr(threads, "openvino", "auto")
         out[f"ocr_crops_openvino_{ov_ocr.precision}"] = time_ocr(ov_ocr)
 
     # The whole pipeline: full re-detect + OCR (fresh screens), unchanged frames, a one-widget change.
     def time_pipeline(prefix: str, runtime: str, precision: str) -> None:
         detector.accelerate(runtime, precision)
-        ocr = OCR(threads=threads, runtime=runtime, precision=precision)
-        ocr.read([np.full((20, 60, 3), 255, np.uint8)])
+        ocr = _loaded_ocr(threads, runtime, precision)
         full, same, region = [], [], []
         for i in range(repeats):
             frame = frames[i % len(frames)]
-            p = Perception(detector, ocr)  # a fresh cache: this screen was never seen
-            ocr._cache.clear()
-            t = time.perf_counter()
-            p(Observation(frame))
-            full.append((time.perf_counter() - t) * 1000)
+            ms, p = _full_ms(detector, ocr, frame)
+            full.append(ms)
             t = time.perf_counter()
             p(Observation(frame))
             same.append((time.perf_counter() - t) * 1000)
@@ -221,7 +221,7 @@ def bench_perception(
         time_pipeline("perception_no_panes", *chosen)
         detector.panes = rule
     if against is not None:
-        out.update(_alternate(detector, Detector.load(against), frames, repeats, threads, chosen))
+        out.update(_alternate(detector, other, frames, repeats, threads, chosen))
         out["ab_against"] = str(against)
     out["full_speedup_vs_baseline"] = round(
         out["baseline_full"]["median_ms"] / out["perception_full"]["median_ms"], 3

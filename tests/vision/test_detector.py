@@ -454,4 +454,4 @@ def test_bench_against_a_folder_without_weights_is_one_clear_error(tmp_path, cap
 
     assert main(["bench", "perception", "--against", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "no detector weights there" in err and str(tmp_path) in err and "Traceback" not in err
+    assert "detector weights not found" in err and str(tmp_path) in err and "Traceback" not in err

@@ -107,9 +107,11 @@ class DetectorConfig:
                 raise WeightsError(f"{name} must be a multiple of 32 and >= 64 (or 0), got {value!r}")
         if self.tile_width and not 0 <= self.tile_overlap <= min(self.tile_size) // 2:
             raise WeightsError(f"tile_overlap must be between 0 and half a tile, got {self.tile_overlap}")
-        if (self.anchor_width == 0) != (self.anchor_height == 0) or min(
-            self.anchor_width, self.anchor_height
-        ) < 0:
+        if (
+            self.anchor_width < 0
+            or self.anchor_height < 0
+            or (self.anchor_width == 0) != (self.anchor_height == 0)
+        ):
             raise WeightsError("anchor_width and anchor_height must both be 0 (the canvas) or both be > 0")
         if self.ui_scale is not None and not (
             isinstance(self.ui_scale, int | float) and 0.1 <= self.ui_scale <= 2
